@@ -1,0 +1,42 @@
+# GD-OCC developer commands. Every target sets up what it needs; a second run installs nothing.
+#   make test        set up .venv, build the compiled ops, run the test suite
+#   make demo        the main job on the embedded default (see README)
+#   make check-cuda  compile the CUDA kernels in a separate CUDA-torch venv (no GPU needed)
+#   make bench       ray-casting / RayIoU benchmark
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CSRC := $(wildcard models/csrc/*.cpp models/csrc/*.h models/csrc/*.cu)
+
+.PHONY: install build test demo check-cuda bench clean
+
+$(PY):
+	python3 -m venv $(VENV)
+
+$(VENV)/.setup-done: requirements.txt requirements/mmcv.txt requirements/mmdet3d.txt tools/setup_env.sh | $(PY)
+	PY=$(PY) bash tools/setup_env.sh
+	touch $@
+
+install: $(VENV)/.setup-done
+
+$(VENV)/.ext-built: $(VENV)/.setup-done setup.py $(CSRC)
+	@echo "[build] compiling models._C (CPU kernels)"
+	MAX_JOBS=$${MAX_JOBS:-$$(nproc)} $(PY) -m pip install -q --disable-pip-version-check \
+		--no-build-isolation --no-deps -e .
+	touch $@
+
+build: $(VENV)/.ext-built
+
+test: build
+	$(PY) -m pytest -q tests
+
+demo: build
+	$(PY) tools/demo_metrics.py
+
+bench: build
+	$(PY) tools/bench_rayiou.py
+
+check-cuda:
+	bash tools/check_cuda_build.sh
+
+clean:
+	rm -rf build models/_C*.so $(VENV)/.ext-built

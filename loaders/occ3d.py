@@ -1,0 +1,14 @@
+"""Occ3D-nuScenes conventions shared by datasets, metrics and tools.
+
+Grid: 200 x 200 x 16 voxels of 0.4 m indexed [x, y, z] in the ego frame, covering
+x, y in [-40, 40] m and z in [-1, 5.4] m; voxel (i, j, k) has its centre at
+GRID_MIN + VOXEL_SIZE * ((i, j, k) + 0.5).
+"""
+OCC3D_CLASS_NAMES = (
+    'others', 'barrier', 'bicycle', 'bus', 'car', 'construction_vehicle', 'motorcycle',
+    'pedestrian', 'traffic_cone', 'trailer', 'truck', 'driveable_surface', 'other_flat',
+    'sidewalk', 'terrain', 'manmade', 'vegetation', 'free')
+FREE_LABEL = len(OCC3D_CLASS_NAMES) - 1
+GRID_SHAPE = (200, 200, 16)
+GRID_MIN = (-40.0, -40.0, -1.0)
+VOXEL_SIZE = 0.4

@@ -1,0 +1,2 @@
+"""GD-OCC models; importing registers every module into the mmdet3d registries."""
+from . import ops  # noqa: F401

@@ -1,0 +1,71 @@
+"""OccupancyMetric (mmengine evaluator) against the standalone metric functions."""
+import json
+
+import numpy as np
+import pytest
+
+from loaders.occ3d import FREE_LABEL
+from loaders.occ_metric import OccupancyMetric
+from loaders.old_metrics import Metric_mIoU
+from loaders.ray_metrics import main_raypq, main_rayiou
+
+
+def _samples(num, seed=0, panoptic=False):
+    rng = np.random.default_rng(seed)
+    samples = []
+    for _ in range(num):
+        gt = np.full((200, 200, 16), FREE_LABEL, np.uint8)
+        gt[:, :, :2] = 11
+        inst = np.zeros(gt.shape, np.int64)
+        for obj in range(1, 6):
+            x, y = rng.integers(60, 140, 2)
+            gt[x:x + 8, y:y + 4, 2:5] = 4
+            inst[x:x + 8, y:y + 4, 2:5] = obj
+        pred = np.roll(gt, int(rng.integers(-2, 3)), axis=0)
+        sample = dict(pred_occ_sem=pred, gt_occ_sem=gt,
+                      mask_camera=(rng.random(gt.shape) < 0.7).astype(np.uint8),
+                      ray_origins=np.array([[0.98, 0.0, 1.84], [2.0, 0.5, 1.84]]))
+        if panoptic:
+            sample.update(pred_occ_inst=np.roll(inst, 1, axis=1), gt_occ_inst=inst)
+        samples.append(sample)
+    return samples
+
+
+def test_metric_agrees_with_the_standalone_functions(tmp_path):
+    samples = _samples(3, panoptic=True)
+    out_file = tmp_path / 'metrics.json'
+    metric = OccupancyMetric(panoptic=True, out_file=str(out_file))
+    metric.dataset_meta = {}
+    for sample in samples:
+        metric.process({}, [sample])
+    result = metric.compute_metrics(metric.results)
+
+    ray = main_rayiou([s['pred_occ_sem'] for s in samples], [s['gt_occ_sem'] for s in samples],
+                      [s['ray_origins'] for s in samples], verbose=False)
+    miou = Metric_mIoU()
+    for s in samples:
+        miou.add_batch(s['pred_occ_sem'], s['gt_occ_sem'], None, s['mask_camera'])
+    pq = main_raypq([s['pred_occ_sem'] for s in samples], [s['gt_occ_sem'] for s in samples],
+                    [s['pred_occ_inst'] for s in samples], [s['gt_occ_inst'] for s in samples],
+                    [s['ray_origins'] for s in samples], verbose=False)
+    for key in ('RayIoU', 'RayIoU@1', 'RayIoU@2', 'RayIoU@4'):
+        assert result[key] == pytest.approx(ray[key])
+    assert result['mIoU'] == miou.count_miou(verbose=False)
+    assert result['RayPQ'] == pytest.approx(pq['RayPQ'])
+    saved = json.loads(out_file.read_text())
+    assert saved['RayIoU'] == pytest.approx(result['RayIoU']) and saved['num_samples'] == 3
+
+
+def test_split_results_sum_to_the_same_metrics():
+    samples = _samples(4, seed=1)
+    whole, parts = OccupancyMetric(), [OccupancyMetric(), OccupancyMetric()]
+    whole.process({}, samples)
+    parts[0].process({}, samples[:1])
+    parts[1].process({}, samples[1:])
+    assert whole.compute_metrics(whole.results) == \
+        whole.compute_metrics(parts[0].results + parts[1].results)
+
+
+def test_missing_keys_are_named():
+    with pytest.raises(KeyError, match='ray_origins'):
+        OccupancyMetric().process({}, [dict(pred_occ_sem=0, gt_occ_sem=0)])

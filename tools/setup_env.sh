@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs GD-OCC's dependency stack into the virtualenv of $PY (default .venv/bin/python).
+# Idempotent: every step first checks whether its result is already there. Never clears
+# pip's cache: the compiled mmcv wheel lives there and makes later installs take seconds.
+set -euo pipefail
+PY=${PY:-.venv/bin/python}
+PIP="$PY -m pip --disable-pip-version-check"
+cd "$(dirname "$0")/.."
+
+have() { $PY -c "import $1" >/dev/null 2>&1; }
+pinned() { $PY - "$1" "$2" <<'PYCODE'
+import sys
+from importlib.metadata import version, PackageNotFoundError
+try:
+    sys.exit(0 if version(sys.argv[1]) == sys.argv[2] else 1)
+except PackageNotFoundError:
+    sys.exit(1)
+PYCODE
+}
+
+if ! have torch; then
+  echo "[setup] no torch found: installing torch==2.13.0"
+  $PIP install -q torch==2.13.0
+fi
+
+if ! pinned mmcv 2.1.0 || ! have mmcv._ext; then
+  echo "[setup] building mmcv 2.1.0 with its ops (about 11 min on 2 cores the first time)"
+  $PIP install -q "setuptools<70" wheel ninja "numpy<2" mmengine==0.10.7
+  MAX_JOBS=${MAX_JOBS:-$(nproc)} $PIP install -q --no-build-isolation -r requirements/mmcv.txt
+fi
+
+if ! $PY tools/check_requirements.py requirements.txt requirements/mmdet3d.txt; then
+  echo "[setup] installing requirements.txt"
+  $PIP install -q -r requirements.txt
+  $PIP install -q --no-deps -r requirements/mmdet3d.txt
+fi
+
+# TurboJPEG decodes JPEGs several times faster than OpenCV; the loaders fall back with a
+# warning where the system library is missing, so failing to install it is not fatal.
+if ! ldconfig -p 2>/dev/null | grep -q libturbojpeg; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo "sudo -n")
+    echo "[setup] installing libturbojpeg0 (system package)"
+    ($SUDO apt-get install -y -qq libturbojpeg0 >/dev/null 2>&1 || \
+      ($SUDO apt-get update -qq >/dev/null 2>&1 && $SUDO apt-get install -y -qq libturbojpeg0 >/dev/null 2>&1)) \
+      || echo "[setup] warning: could not install libturbojpeg0; JPEG decoding falls back to OpenCV"
+  else
+    echo "[setup] warning: libturbojpeg not found and no apt-get; JPEG decoding falls back to OpenCV"
+  fi
+fi
