@@ -9,23 +9,25 @@ import torch
 from .backend import choose_impl
 
 
-def _to_voxel_units(occupied, origins, directions, grid_min, voxel_size):
+def _check_inputs(occupied, origins, directions, grid_min, voxel_size):
+    """Validates shapes and geometry; returns contiguous float64 / bool tensors on
+    ``occupied``'s device. One pass over the rays: a RayIoU sample has 112k of them."""
     if occupied.dim() != 3:
         raise ValueError(f'ray_cast: occupied must be [X, Y, Z], got shape {tuple(occupied.shape)}')
     if origins.dim() != 2 or origins.shape[-1] != 3 or directions.shape != origins.shape:
         raise ValueError('ray_cast: origins and directions must both be [N, 3], got '
                          f'{tuple(origins.shape)} and {tuple(directions.shape)}')
     device = occupied.device
-    directions = directions.to(device, torch.float64)
-    norm = directions.norm(dim=1, keepdim=True)
-    if bool((norm == 0).any()):
-        raise ValueError('ray_cast: every direction must be non-zero')
-    grid_min = torch.as_tensor(grid_min, dtype=torch.float64, device=device)
-    size = torch.tensor(occupied.shape, dtype=torch.float64, device=device)
-    origins_vox = (origins.to(device, torch.float64) - grid_min) / voxel_size
-    if bool(((origins_vox < 0) | (origins_vox > size)).any()):
-        raise ValueError('ray_cast: every origin must lie inside the grid')
-    return occupied.bool().contiguous(), origins_vox.contiguous(), (directions / norm).contiguous()
+    origins = origins.to(device, torch.float64).contiguous()
+    directions = directions.to(device, torch.float64).contiguous()
+    if origins.shape[0]:
+        low, high = origins.aminmax(dim=0)
+        upper = [m + voxel_size * n for m, n in zip(grid_min, occupied.shape)]
+        if any(float(low[a]) < grid_min[a] or float(high[a]) > upper[a] for a in range(3)):
+            raise ValueError('ray_cast: every origin must lie inside the grid')
+        if bool((directions.abs().amax(dim=1) == 0).any()):
+            raise ValueError('ray_cast: every direction must be non-zero')
+    return occupied.bool().contiguous(), origins, directions
 
 
 def ray_cast(occupied, origins, directions, grid_min=(0.0, 0.0, 0.0), voxel_size=1.0,
@@ -47,18 +49,19 @@ def ray_cast(occupied, origins, directions, grid_min=(0.0, 0.0, 0.0), voxel_size
         The stopping voxel is the first occupied one (the origin's own voxel included) or,
         when the ray hits nothing, the last voxel it crosses inside the grid.
     """
-    occupied, origins_vox, unit_dirs = _to_voxel_units(occupied, origins, directions,
-                                                       grid_min, voxel_size)
+    grid_min = [float(v) for v in grid_min]
+    voxel_size = float(voxel_size)
+    occupied, origins, directions = _check_inputs(occupied, origins, directions, grid_min,
+                                                  voxel_size)
     chosen = choose_impl('ray_cast', occupied.device, impl)
     if chosen == 'reference':
-        exit_t, voxel = _traverse_reference(occupied, origins_vox, unit_dirs)
-    else:
-        device = occupied.device
-        if chosen == 'cpu' and device.type != 'cpu':
-            occupied, origins_vox, unit_dirs = (t.cpu() for t in (occupied, origins_vox, unit_dirs))
-        exit_t, voxel = torch.ops.gdocc.ray_cast(occupied, origins_vox, unit_dirs)
-        exit_t, voxel = exit_t.to(device), voxel.to(device)
-    return exit_t * voxel_size, voxel
+        return _cast_reference(occupied, origins, directions, grid_min, voxel_size)
+    device = occupied.device
+    if chosen == 'cpu' and device.type != 'cpu':
+        occupied, origins, directions = occupied.cpu(), origins.cpu(), directions.cpu()
+    distance, voxel = torch.ops.gdocc.ray_cast(occupied, origins, directions, grid_min,
+                                               voxel_size)
+    return distance.to(device), voxel.to(device)
 
 
 def ray_cast_reference(occupied, origins, directions, grid_min=(0.0, 0.0, 0.0), voxel_size=1.0):
@@ -66,12 +69,17 @@ def ray_cast_reference(occupied, origins, directions, grid_min=(0.0, 0.0, 0.0), 
     return ray_cast(occupied, origins, directions, grid_min, voxel_size, impl='reference')
 
 
-def _traverse_reference(occupied, origins, directions):
-    """Amanatides-Woo traversal of all rays at once, in voxel units.
+def _cast_reference(occupied, origins_m, directions_m, grid_min, voxel_size):
+    """Amanatides-Woo traversal of all rays at once.
 
-    Takes exactly the floating-point steps of ``models/csrc/ray_cast.h`` (same operations,
-    same tie-breaking towards the lower axis), so results match the kernels bit for bit.
+    Takes exactly the floating-point steps of ``models/csrc/ray_cast.h`` (same operations in
+    the same order, ties broken towards the lower axis), so results match the kernels bit
+    for bit.
     """
+    dx, dy, dz = directions_m.unbind(1)
+    directions = directions_m / torch.sqrt(dx * dx + dy * dy + dz * dz)[:, None]
+    origins = (origins_m - torch.tensor(grid_min, dtype=torch.float64,
+                                        device=origins_m.device)) / voxel_size
     size = torch.tensor(occupied.shape, dtype=torch.long, device=occupied.device)
     voxel = origins.floor().long().clamp(min=torch.zeros_like(size), max=size - 1)
     positive, negative = directions > 0, directions < 0
@@ -103,4 +111,4 @@ def _traverse_reference(occupied, origins, directions):
         voxel[go, go_axis] = nxt[~done]
         t_max[go, go_axis] += t_delta[go, go_axis]
         active = go
-    return exit_t, voxel
+    return exit_t * voxel_size, voxel

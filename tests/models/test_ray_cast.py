@@ -78,7 +78,7 @@ def test_flat_ground_distances_match_the_analytic_value(impl):
 
 def test_rays_that_hit_nothing_stop_in_the_last_voxel_inside_the_grid(impl):
     occupied, _ = _flat_ground()
-    origin = torch.tensor([[0.2, 0.2, 1.8]], dtype=torch.float64).repeat(3, 1)
+    origin = torch.tensor([[0.2, 0.2, 1.9]], dtype=torch.float64).repeat(3, 1)
     dirs = torch.tensor([[1.0, 0, 0], [0, -1.0, 0], [0.3, 0.2, 0.1]], dtype=torch.float64)
     dev = _device_for(impl)
     dist, voxel = ray_cast(occupied.to(dev), origin.to(dev), dirs.to(dev), GRID_MIN, VOXEL,
@@ -98,7 +98,7 @@ def test_rays_that_hit_nothing_stop_in_the_last_voxel_inside_the_grid(impl):
 def test_axis_aligned_ray_stops_at_a_wall_and_reports_its_far_face(impl):
     occupied = torch.zeros(200, 200, 16, dtype=torch.bool)
     occupied[150, :, :] = True
-    origin = torch.tensor([[0.2, 0.2, 1.8]], dtype=torch.float64)  # centre of voxel (100,100,7)
+    origin = torch.tensor([[0.2, 0.2, 1.9]], dtype=torch.float64)  # inside voxel (100, 100, 7)
     dev = _device_for(impl)
     dist, voxel = ray_cast(occupied.to(dev), origin.to(dev),
                            torch.tensor([[2.0, 0, 0]], dtype=torch.float64).to(dev),
