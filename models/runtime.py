@@ -1,0 +1,57 @@
+"""Plumbing shared by the entry points (train.py, val.py): configs and launchers."""
+import os
+import sys
+
+import torch
+from mmengine.config import Config
+
+
+def fail(message):
+    """Exits the program with a one-line error (exit code 1)."""
+    sys.exit(f'error: {message}')
+
+
+def load_config(path, cfg_options=None):
+    """Reads an mmengine config and applies ``--cfg-options`` overrides.
+
+    Args:
+        path (str): config file.
+        cfg_options (dict, optional): dotted keys -> values.
+
+    Returns:
+        mmengine.Config
+    """
+    if not os.path.isfile(path):
+        fail(f'config file not found: {path}')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def configure_launcher(cfg):
+    """Chooses the launcher from the environment: torchrun sets LOCAL_RANK, which means one
+    process per device under DDP (NCCL on GPUs, gloo on CPUs); plain python is one process."""
+    distributed = 'LOCAL_RANK' in os.environ
+    cfg.launcher = 'pytorch' if distributed else 'none'
+    env_cfg = cfg.setdefault('env_cfg', {})
+    dist_cfg = env_cfg.setdefault('dist_cfg', {})
+    dist_cfg['backend'] = 'nccl' if torch.cuda.is_available() else 'gloo'
+    return cfg
+
+
+def default_work_dir(config_path):
+    """work_dirs/<config name>, as in mmdetection3d."""
+    return os.path.join('work_dirs', os.path.splitext(os.path.basename(config_path))[0])
+
+
+
+def allow_mmengine_checkpoints():
+    """Lets mmengine read its own checkpoints under torch >= 2.6.
+
+    torch.load now defaults to ``weights_only=True``; mmengine 0.10 calls it without the
+    argument, and its checkpoints carry the message hub (log buffers, numpy values pickled
+    through ``getattr``), which the weights-only unpickler refuses. Checkpoints given to the
+    entry points are the user's own files, so the pre-2.6 behaviour is restored for them.
+    """
+    os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
