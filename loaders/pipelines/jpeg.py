@@ -1,10 +1,12 @@
 """JPEG decoding: libjpeg-turbo through PyTurboJPEG when the library is installed, else
 OpenCV (one warning per process), with an explicit channel order and a clear error naming
 the file for missing or corrupted images."""
+import logging
 import warnings
 
 import cv2
 import numpy as np
+from mmengine.logging import print_log
 
 from ..errors import DataFileError, missing_file
 
@@ -69,7 +71,9 @@ class JpegDecoder:
                                'libturbojpeg is not available (apt-get install libturbojpeg0)')
         else:
             if not _warned_fallback:
-                warnings.warn('libturbojpeg not found: decoding JPEGs with OpenCV (slower)')
+                print_log('libturbojpeg not found: decoding JPEGs with OpenCV (slower); '
+                          'apt-get install libturbojpeg0 for PyTurboJPEG', logger='current',
+                          level=logging.WARNING)
                 _warned_fallback = True
             self._resolved = 'cv2'
 
@@ -94,10 +98,14 @@ class JpegDecoder:
                                           'truncated file?)')
         if self.active_backend == 'turbojpeg':
             from turbojpeg import TJPF_BGR, TJPF_RGB
+            # PyTurboJPEG reports recoverable libjpeg errors as warnings and returns a
+            # partly decoded image: treat them as corruption too.
             try:
-                image = self._turbo.decode(
-                    data, pixel_format=TJPF_RGB if self.color_order == 'rgb' else TJPF_BGR)
-            except OSError as exc:
+                with warnings.catch_warnings():
+                    warnings.simplefilter('error')
+                    image = self._turbo.decode(
+                        data, pixel_format=TJPF_RGB if self.color_order == 'rgb' else TJPF_BGR)
+            except (OSError, UserWarning) as exc:
                 raise DataFileError(filename, f'corrupted JPEG ({exc})') from exc
         else:
             image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)

@@ -117,8 +117,9 @@ def test_channel_order_is_explicit(backend):
     np.testing.assert_array_equal(bgr, rgb[..., ::-1])
 
 
-def test_image_errors_name_the_file(tmp_path):
-    decoder = JpegDecoder('cv2')
+@pytest.mark.parametrize('backend', ['auto', 'cv2'])
+def test_image_errors_name_the_file(tmp_path, backend):
+    decoder = JpegDecoder(backend)
     with pytest.raises(FileNotFoundError, match='image not found.*nowhere.jpg'):
         decoder.read(str(tmp_path / 'nowhere.jpg'))
     data = _jpeg_bytes(np.full((32, 32, 3), 128, np.uint8))
@@ -130,6 +131,23 @@ def test_image_errors_name_the_file(tmp_path):
     garbage.write_bytes(b'\xff\xd8' + b'not a jpeg at all' * 10 + b'\xff\xd9')
     with pytest.raises(DataFileError, match='garbage.jpg: corrupted JPEG'):
         decoder.read(str(garbage))
+    # a damaged middle with intact markers
+    damaged = tmp_path / 'damaged.jpg'
+    damaged.write_bytes(data[:len(data) // 2] + b'\xff\xd9')
+    with pytest.raises(DataFileError, match='damaged.jpg: corrupted JPEG'):
+        decoder.read(str(damaged))
+
+
+def test_opencv_fallback_warns_once(monkeypatch, capsys):
+    from loaders.pipelines import jpeg
+    monkeypatch.setattr(jpeg, '_turbojpeg_or_none', lambda: None)
+    monkeypatch.setattr(jpeg, '_warned_fallback', False)
+    data = _jpeg_bytes(np.full((8, 8, 3), 50, np.uint8))
+    for _ in range(2):
+        decoder = JpegDecoder('auto')
+        assert decoder.decode(data).shape == (8, 8, 3) and decoder.active_backend == 'cv2'
+    lines = [line for line in capsys.readouterr().out.splitlines() if 'libturbojpeg' in line]
+    assert len(lines) == 1 and 'OpenCV' in lines[0]
 
 
 def test_turbojpeg_backend_or_clear_error():
