@@ -16,7 +16,6 @@ import json
 import os
 import pickle
 import sys
-import zipfile
 
 import numpy as np
 
@@ -24,7 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from loaders.ego_pose import ray_origins_of_infos  # noqa: E402
 from loaders.errors import DataFileError, missing_file  # noqa: E402
-from loaders.occ3d import GRID_SHAPE, OCC3D_CLASS_NAMES  # noqa: E402
+from loaders.grid_io import load_npz_grids  # noqa: E402
+from loaders.occ3d import OCC3D_CLASS_NAMES  # noqa: E402
 from loaders.old_metrics import Metric_mIoU  # noqa: E402
 from loaders.ray_metrics import (THRESHOLDS, cast_pred_and_gt, rayiou_counts,  # noqa: E402
                                  rayiou_from_counts)
@@ -42,30 +42,6 @@ def load_infos(path):
         return content['data_list']
     except (pickle.UnpicklingError, EOFError, KeyError, TypeError) as exc:
         raise DataFileError(path, f'not an info pickle of tools/create_data.py ({exc})') from exc
-
-
-def load_grid(path, key, what):
-    """One [200, 200, 16] array ``key`` of an npz file.
-
-    Raises:
-        FileNotFoundError: missing file; DataFileError: unreadable, key absent, wrong shape.
-    """
-    try:
-        with np.load(path) as archive:
-            if key not in archive.files:
-                raise DataFileError(path, f'{what}: no key {key!r} (has {archive.files})')
-            array = archive[key]
-    except FileNotFoundError:
-        raise missing_file(path, what) from None
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise DataFileError(path, f'{what}: unreadable npz ({exc})') from exc
-    except ValueError as exc:
-        if isinstance(exc, DataFileError):
-            raise
-        raise DataFileError(path, f'{what}: unreadable npz ({exc})') from exc
-    if array.shape != GRID_SHAPE:
-        raise DataFileError(path, f'{what}: {key} has shape {array.shape}, expected {GRID_SHAPE}')
-    return array
 
 
 def index_predictions(pred_dir):
@@ -102,17 +78,16 @@ def evaluate(data_root, pred_dir, ann_file, progress=True):
     miou = Metric_mIoU(len(OCC3D_CLASS_NAMES), use_image_mask=True)
     for info in tqdm(infos, desc='ray metrics', unit='sample', disable=not progress):
         gt_path = os.path.join(data_root, info['occ_path'])
-        gt = load_grid(gt_path, 'semantics', 'ground truth')
-        mask_camera = load_grid(gt_path, 'mask_camera', 'ground truth')
+        gt = load_npz_grids(gt_path, ['semantics', 'mask_camera'], 'ground truth')
         pred_path = predictions[info['token']]
-        pred = load_grid(pred_path, 'pred', 'prediction')
+        pred = load_npz_grids(pred_path, ['pred'], 'prediction')['pred']
         if pred.min() < 0 or pred.max() >= len(OCC3D_CLASS_NAMES):
             raise DataFileError(pred_path, f'prediction: labels must lie in [0, '
                                            f'{len(OCC3D_CLASS_NAMES) - 1}], found '
                                            f'[{pred.min()}, {pred.max()}]')
         pred = pred.astype(np.uint8)
-        counts += rayiou_counts(*cast_pred_and_gt(pred, gt, origins[info['token']]))
-        miou.add_batch(pred, gt, None, mask_camera)
+        counts += rayiou_counts(*cast_pred_and_gt(pred, gt['semantics'], origins[info['token']]))
+        miou.add_batch(pred, gt['semantics'], None, gt['mask_camera'])
     ray = rayiou_from_counts(counts, OCC3D_CLASS_NAMES, verbose=progress)
     result = {key: ray[key] for key in ['RayIoU'] + [f'RayIoU@{t:g}' for t in THRESHOLDS]}
     result['mIoU'] = float(miou.count_miou(verbose=progress))

@@ -1,14 +1,14 @@
 """Loading transforms: multi-view multi-frame images, Occ3D occupancy labels and LiDAR
 depth targets. Frames and matrix conventions: see ``camera_geometry``."""
 import math
-import zipfile
 
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 
 from ..errors import DataFileError, missing_file
-from ..occ3d import FREE_LABEL, GRID_SHAPE, NUSCENES_CAMERAS
+from ..grid_io import load_npz_grids
+from ..occ3d import FREE_LABEL, NUSCENES_CAMERAS
 from .camera_geometry import ego2cam_of, pad_intrinsics, project, refresh_projections
 from .jpeg import JpegDecoder
 
@@ -124,41 +124,23 @@ class LoadOccupancy(BaseTransform):
         with_instances (bool): also load ``instances`` (panoptic configs).
         num_classes (int): labels must lie in [0, num_classes).
     """
-    KEYS = (('semantics', 'gt_occ_sem'), ('mask_lidar', 'mask_lidar'),
-            ('mask_camera', 'mask_camera'))
-
     def __init__(self, with_instances=False, num_classes=FREE_LABEL + 1):
         self.with_instances = with_instances
         self.num_classes = num_classes
 
     def transform(self, results):
         path = results['occ_path']
-        keys = self.KEYS + ((('instances', 'gt_occ_inst'),) if self.with_instances else ())
-        try:
-            with np.load(path) as archive:
-                arrays = {}
-                for npz_key, out_key in keys:
-                    if npz_key not in archive.files:
-                        raise DataFileError(path, f'lacks {npz_key!r} (has {archive.files})')
-                    arrays[out_key] = archive[npz_key]
-        except FileNotFoundError:
-            raise missing_file(path, 'occupancy labels') from None
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-            if isinstance(exc, DataFileError):
-                raise
-            raise DataFileError(path, f'unreadable label archive ({exc})') from exc
-        for key, array in arrays.items():
-            if array.shape != GRID_SHAPE:
-                raise DataFileError(path, f'{key} has shape {array.shape}, '
-                                          f'expected {GRID_SHAPE}')
-        if arrays['gt_occ_sem'].max() >= self.num_classes:
-            raise DataFileError(path, f'semantics holds label {arrays["gt_occ_sem"].max()} '
+        keys = ['semantics', 'mask_lidar', 'mask_camera'] + (
+            ['instances'] if self.with_instances else [])
+        arrays = load_npz_grids(path, keys, 'occupancy labels')
+        if arrays['semantics'].max() >= self.num_classes:
+            raise DataFileError(path, f'semantics holds label {arrays["semantics"].max()} '
                                       f'>= {self.num_classes} classes')
-        results['gt_occ_sem'] = arrays['gt_occ_sem'].astype(np.uint8)
+        results['gt_occ_sem'] = arrays['semantics'].astype(np.uint8)
         results['mask_lidar'] = arrays['mask_lidar'].astype(np.uint8)
         results['mask_camera'] = arrays['mask_camera'].astype(np.uint8)
         if self.with_instances:
-            results['gt_occ_inst'] = arrays['gt_occ_inst'].astype(np.int32)
+            results['gt_occ_inst'] = arrays['instances'].astype(np.int32)
         return results
 
 
