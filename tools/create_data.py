@@ -251,7 +251,7 @@ def build_parser():
                         help='nuScenes version folder under DIR')
     parser.add_argument('--out-dir', default=None, help='where to write the pickles (default DIR)')
     parser.add_argument('--occ-dir', default='occ3d',
-                        help='folder of the Occ3D labels under DIR (the Occ3D release calls it gts)')
+                        help='folder of the Occ3D labels under DIR (the Occ3D release: gts)')
     parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
     return parser
 

@@ -2,7 +2,6 @@
 import os
 import pickle
 
-import numpy as np
 from mmengine.dataset import BaseDataset
 from mmdet3d.registry import DATASETS
 

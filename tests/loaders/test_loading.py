@@ -84,10 +84,12 @@ def test_occupancy_errors_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match='occupancy labels not found.*nowhere.npz'):
         LoadOccupancy()(dict(occ_path=str(tmp_path / 'nowhere.npz')))
     wrong = _write_labels(tmp_path / 'wrong.npz', shape=(200, 200, 8))
-    with pytest.raises(DataFileError, match=r'wrong.npz: occupancy labels: semantics has shape \(200, 200, 8\)'):
+    with pytest.raises(DataFileError,
+                       match=r'wrong.npz: occupancy labels: semantics has shape \(200, 200, 8\)'):
         LoadOccupancy()(dict(occ_path=wrong))
     no_inst = _write_labels(tmp_path / 'no_inst.npz', with_instances=False)
-    with pytest.raises(DataFileError, match=r"no_inst.npz: occupancy labels: lacks \['instances'\]"):
+    with pytest.raises(DataFileError,
+                       match=r"no_inst.npz: occupancy labels: lacks \['instances'\]"):
         LoadOccupancy(with_instances=True)(dict(occ_path=no_inst))
     bad_label = _write_labels(tmp_path / 'label.npz',
                               semantics=np.full(GRID_SHAPE, 40, np.uint8))

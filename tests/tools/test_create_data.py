@@ -63,7 +63,8 @@ def test_keyframe_fields_and_order(toy_root, infos, toy_options):
     for prev, info in zip(data, data[1:]):
         assert len(info['cam_sweeps']) == toy_options['sweeps']
         for cam, sweep in info['cam_sweeps'][0].items():
-            assert prev['cams'][cam]['timestamp'] < sweep['timestamp'] < info['cams'][cam]['timestamp']
+            assert (prev['cams'][cam]['timestamp'] < sweep['timestamp']
+                    < info['cams'][cam]['timestamp'])
             assert sweep['data_path'].startswith(f'sweeps/{cam}/')
 
 
@@ -75,7 +76,8 @@ def test_matrices_equal_devkit_composition(nusc, infos):
         ego2global = _devkit_pose(nusc, 'ego_pose', lidar_sd['ego_pose_token'])
         np.testing.assert_allclose(info['lidar2ego'], lidar2ego, atol=1e-9)
         np.testing.assert_allclose(info['ego2global'], ego2global, atol=1e-9)
-        cam_infos = list(info['cams'].values()) + [c for f in info['cam_sweeps'] for c in f.values()]
+        cam_infos = list(info['cams'].values()) + [
+            cam for frame in info['cam_sweeps'] for cam in frame.values()]
         for cam in cam_infos:
             sd = nusc.get('sample_data', cam['sample_data_token'])
             calib = nusc.get('calibrated_sensor', sd['calibrated_sensor_token'])

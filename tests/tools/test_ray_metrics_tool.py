@@ -57,7 +57,8 @@ def test_missing_and_malformed_files_are_named(toy_root, val_infos, tools, tmp_p
     with pytest.raises(SystemExit, match=f'prediction .*not found.*{token}.npz'):
         tools.ray_metrics.main(run)
     np.savez_compressed(preds / f'{token}.npz', pred=np.zeros((200, 200, 8), np.uint8))
-    with pytest.raises(SystemExit, match=rf'{token}.npz: prediction: pred has shape \(200, 200, 8\)'):
+    with pytest.raises(SystemExit,
+                       match=rf'{token}.npz: prediction: pred has shape \(200, 200, 8\)'):
         tools.ray_metrics.main(run)
     np.savez_compressed(preds / f'{token}.npz', semantics=np.zeros((200, 200, 16), np.uint8))
     with pytest.raises(SystemExit, match=rf"{token}.npz: prediction: lacks \['pred'\]"):
