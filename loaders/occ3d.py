@@ -12,3 +12,8 @@ FREE_LABEL = len(OCC3D_CLASS_NAMES) - 1
 GRID_SHAPE = (200, 200, 16)
 GRID_MIN = (-40.0, -40.0, -1.0)
 VOXEL_SIZE = 0.4
+
+# The six nuScenes cameras in the order the devkit, mmdet3d and SparseOcc list them; the
+# per-frame image order of every sample follows it.
+NUSCENES_CAMERAS = ('CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT',
+                    'CAM_BACK', 'CAM_BACK_LEFT', 'CAM_BACK_RIGHT')

@@ -1,0 +1,78 @@
+# Occ3D-nuScenes data settings of the paper (SparseOcc's 704x256, 8-frame setting):
+# six cameras, the current keyframe + 7 past camera frames, images resized/cropped to
+# 704 x 256. Infos come from `python tools/create_data.py --root data/nuscenes`.
+custom_imports = dict(imports=['models', 'loaders'], allow_failed_imports=False)
+
+dataset_type = 'Occ3DNuScenesDataset'
+data_root = 'data/nuscenes/'
+occ_class_names = [
+    'others', 'barrier', 'bicycle', 'bus', 'car', 'construction_vehicle', 'motorcycle',
+    'pedestrian', 'traffic_cone', 'trailer', 'truck', 'driveable_surface', 'other_flat',
+    'sidewalk', 'terrain', 'manmade', 'vegetation', 'free']
+
+num_frames = 8
+# Camera frames between picked past frames: nuScenes cameras run at 12 Hz, keyframes at
+# 2 Hz, so 6 frames = 0.5 s. Training draws one interval per sample in [4, 8] (SparseOcc).
+train_frame_interval = [4, 8]
+test_frame_interval = 6
+max_past_frames = (num_frames - 1) * max(train_frame_interval)
+
+image_size = (704, 256)  # (width, height)
+# Scales relative to the smallest scale covering 704 x 256 (0.44 for 1600 x 900 images):
+# SparseOcc's resize_lim (0.38, 0.55) / 0.44.
+train_image_aug = dict(type='ImageAug3D', final_size=image_size,
+                       resize_range=(0.38 / 0.44, 0.55 / 0.44), bottom_crop_range=(0.0, 0.0),
+                       flip_prob=0.5, rotation_range=(0.0, 0.0))
+test_image_aug = dict(type='ImageAug3D', final_size=image_size,
+                      bottom_crop_range=(0.0, 0.0), test_mode=True)
+# BEV flips as in BEVDet/FB-OCC occupancy training (labels, masks, cameras, ray origins).
+bev_aug = dict(type='BEVAug', flip_x_prob=0.5, flip_y_prob=0.5, rotation_range=(0.0, 0.0))
+# DepthNet supervision: nearest LiDAR depth per 16 x 16 pixel cell, 1-45 m.
+depth_target = dict(type='LiDARDepthTarget', stride=16, depth_range=(1.0, 45.0), load_dim=5)
+
+color_order = 'rgb'
+# For the model's data_preprocessor (Det3DDataPreprocessor): ImageNet statistics in the
+# loader's channel order (RGB), no channel swap.
+img_norm_cfg = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+                    bgr_to_rgb=False)
+
+train_pipeline = [
+    dict(type='LoadMultiViewImages', num_frames=num_frames, interval=train_frame_interval,
+         color_order=color_order),
+    dict(type='LoadOccupancy'),
+    train_image_aug,
+    bev_aug,
+    depth_target,
+    dict(type='PackOccInputs'),
+]
+test_pipeline = [
+    dict(type='LoadMultiViewImages', num_frames=num_frames, interval=test_frame_interval,
+         color_order=color_order),
+    dict(type='LoadOccupancy'),
+    test_image_aug,
+    dict(type='PackOccInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=1,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(type=dataset_type, data_root=data_root,
+                 ann_file='nuscenes_infos_train_sweep.pkl', pipeline=train_pipeline,
+                 max_past_frames=max_past_frames, metainfo=dict(classes=occ_class_names),
+                 test_mode=False, lazy_init=True))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=4,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(type=dataset_type, data_root=data_root,
+                 ann_file='nuscenes_infos_val_sweep.pkl', pipeline=test_pipeline,
+                 max_past_frames=max_past_frames, metainfo=dict(classes=occ_class_names),
+                 test_mode=True, lazy_init=True))
+# Occ3D-nuScenes test labels are not public: testing runs on the val split.
+test_dataloader = val_dataloader
