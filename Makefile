@@ -3,11 +3,12 @@
 #   make demo        the main job on the embedded default (see README)
 #   make check-cuda  compile the CUDA kernels in a separate CUDA-torch venv (no GPU needed)
 #   make bench       ray-casting / RayIoU benchmark
+#   make bench-ops   compiled ops (voxel pooling, multi-view sampling, ray casting) vs references
 VENV ?= .venv
 PY := $(VENV)/bin/python
 CSRC := $(wildcard models/csrc/*.cpp models/csrc/*.h models/csrc/*.cu)
 
-.PHONY: install build test demo check-cuda bench clean
+.PHONY: install build test demo check-cuda bench bench-ops clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -34,6 +35,9 @@ demo: build
 
 bench: build
 	$(PY) tools/bench_rayiou.py
+
+bench-ops: build
+	$(PY) tools/benchmark_ops.py
 
 check-cuda:
 	bash tools/check_cuda_build.sh

@@ -4,11 +4,7 @@
 #include <cmath>
 #include <cstdint>
 
-#ifdef __CUDACC__
-#define GDOCC_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define GDOCC_HOST_DEVICE inline
-#endif
+#include "host_device.h"
 
 namespace gdocc {
 

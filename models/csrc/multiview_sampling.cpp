@@ -1,0 +1,254 @@
+// Multi-scale multi-view bilinear sampling: schema and CPU kernels.
+//
+// Shapes as the kernels see them (models/ops/multiview_sampling.py flattens the query and
+// point axes into one sample axis N and checks value ranges):
+//   features[l]    [BG, V, H_l, W_l, C]  channels last
+//   points         [BG, N, 2]            normalised (x, y) in image, see multiview_sampling.h
+//   view_index     [BG, N]   int64       view each sample reads; negative: none (reads zero)
+//   level_weights  [BG, N, L]
+//   out            [BG, N, C]            sum_l level_weights[l] * bilinear(features[l][view])
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+#include <torch/types.h>
+
+#include <vector>
+
+#include "cpu_kernels.h"
+#include "host_device.h"
+#include "multiview_sampling.h"
+
+namespace gdocc {
+
+void check_multiview_sampling_inputs(at::TensorList features, const at::Tensor& points,
+                                     const at::Tensor& view_index,
+                                     const at::Tensor& level_weights) {
+  const int64_t num_levels = static_cast<int64_t>(features.size());
+  TORCH_CHECK(num_levels >= 1 && num_levels <= kMaxSamplingLevels,
+              "multiview_sampling: expected 1 to ", kMaxSamplingLevels, " feature levels, got ",
+              num_levels);
+  const auto& first = features[0];
+  TORCH_CHECK(first.dim() == 5, "multiview_sampling: features must be [BG, V, H, W, C]");
+  TORCH_CHECK(first.scalar_type() == at::kFloat || first.scalar_type() == at::kDouble,
+              "multiview_sampling: features must be float32 or float64");
+  for (const auto& level : features) {
+    TORCH_CHECK(level.dim() == 5 && level.size(0) == first.size(0) &&
+                    level.size(1) == first.size(1) && level.size(4) == first.size(4),
+                "multiview_sampling: every level must be [BG, V, H_l, W_l, C] with one BG, V, C");
+    TORCH_CHECK(level.scalar_type() == first.scalar_type() && level.device() == first.device(),
+                "multiview_sampling: every level must share dtype and device");
+  }
+  const int64_t bg = first.size(0);
+  TORCH_CHECK(points.dim() == 3 && points.size(0) == bg && points.size(2) == 2 &&
+                  points.scalar_type() == first.scalar_type(),
+              "multiview_sampling: points must be [BG, N, 2] with the features' dtype");
+  const int64_t n = points.size(1);
+  TORCH_CHECK(view_index.dim() == 2 && view_index.size(0) == bg && view_index.size(1) == n &&
+                  view_index.scalar_type() == at::kLong,
+              "multiview_sampling: view_index must be int64 [BG, N]");
+  TORCH_CHECK(level_weights.dim() == 3 && level_weights.size(0) == bg &&
+                  level_weights.size(1) == n && level_weights.size(2) == num_levels &&
+                  level_weights.scalar_type() == first.scalar_type(),
+              "multiview_sampling: level_weights must be [BG, N, L] with the features' dtype");
+  for (const auto* t : {&points, &view_index, &level_weights}) {
+    TORCH_CHECK(t->device() == first.device(),
+                "multiview_sampling: all inputs must be on the same device");
+  }
+}
+
+namespace {
+
+constexpr int64_t kPrefetchAhead = 4;
+
+std::vector<at::Tensor> contiguous_levels(at::TensorList features) {
+  std::vector<at::Tensor> levels;
+  for (const auto& level : features) levels.push_back(level.contiguous());
+  return levels;
+}
+
+}  // namespace
+
+at::Tensor multiview_sampling_forward_cpu(at::TensorList features_in,
+                                          const at::Tensor& points_in,
+                                          const at::Tensor& view_index_in,
+                                          const at::Tensor& level_weights_in) {
+  check_multiview_sampling_inputs(features_in, points_in, view_index_in, level_weights_in);
+  const auto features = contiguous_levels(features_in);
+  const auto points = points_in.contiguous();
+  const auto view_index = view_index_in.contiguous();
+  const auto level_weights = level_weights_in.contiguous();
+  const int64_t num_views = features[0].size(1), channels = features[0].size(4);
+  const int64_t per_batch = points.size(1), num_samples = points.size(0) * per_batch;
+  const int num_levels = static_cast<int>(features.size());
+  auto out = empty_for_output({points.size(0), per_batch, channels}, features[0].options());
+
+  AT_DISPATCH_FLOATING_TYPES(features[0].scalar_type(), "multiview_sampling_forward_cpu", [&] {
+    const auto table = make_level_table<const scalar_t*>(features);
+    const scalar_t* pts = points.data_ptr<scalar_t>();
+    const int64_t* views = view_index.data_ptr<int64_t>();
+    const scalar_t* lw = level_weights.data_ptr<scalar_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    at::parallel_for(0, num_samples, 64, [&](int64_t s_begin, int64_t s_end) {
+      BilinearTaps<scalar_t> taps;
+      // The sample's taps inside the image, over all levels, in (level, corner) order.
+      const scalar_t* tap_rows[4 * kMaxSamplingLevels];
+      scalar_t tap_weights[4 * kMaxSamplingLevels];
+      for (int64_t s = s_begin; s < s_end; ++s) {
+        int num_taps = 0;
+        const int64_t view = views[s];
+        if (view >= 0) {
+          const int64_t image = (s / per_batch) * num_views + view;
+          for (int l = 0; l < num_levels; ++l) {
+            const int64_t h = table.height[l], w = table.width[l];
+            bilinear_taps(pts[2 * s], pts[2 * s + 1], h, w, &taps);
+            const scalar_t* base = table.data[l] + image * h * w * channels;
+            const scalar_t level_weight = lw[s * num_levels + l];
+            for (int k = 0; k < 4; ++k) {
+              if (taps.pixel[k] < 0) continue;
+              tap_weights[num_taps] = level_weight * taps.weight[k];
+              tap_rows[num_taps++] = base + taps.pixel[k] * channels;
+            }
+          }
+        }
+        weighted_row_sum(
+            num_taps,
+            [&](int64_t t, scalar_t& w) {
+              w = tap_weights[t];
+              return tap_rows[t];
+            },
+            channels, o + s * channels);
+      }
+    });
+  });
+  return out;
+}
+
+std::tuple<std::vector<at::Tensor>, at::Tensor, at::Tensor> multiview_sampling_backward_cpu(
+    const at::Tensor& grad_out_in, at::TensorList features_in, const at::Tensor& points_in,
+    const at::Tensor& view_index_in, const at::Tensor& level_weights_in, bool need_features,
+    bool need_points, bool need_weights) {
+  check_multiview_sampling_inputs(features_in, points_in, view_index_in, level_weights_in);
+  TORCH_CHECK(grad_out_in.dim() == 3 && grad_out_in.size(0) == points_in.size(0) &&
+                  grad_out_in.size(1) == points_in.size(1) &&
+                  grad_out_in.size(2) == features_in[0].size(4) &&
+                  grad_out_in.scalar_type() == points_in.scalar_type(),
+              "multiview_sampling: grad_out must be [BG, N, C] with the features' dtype");
+  const auto features = contiguous_levels(features_in);
+  const auto grad_out = grad_out_in.contiguous();
+  const auto points = points_in.contiguous();
+  const auto view_index = view_index_in.contiguous();
+  const auto level_weights = level_weights_in.contiguous();
+  const int64_t num_views = features[0].size(1), channels = features[0].size(4);
+  const int64_t per_batch = points.size(1), num_samples = points.size(0) * per_batch;
+  const int num_levels = static_cast<int>(features.size());
+  const int64_t num_images = points.size(0) * num_views;
+
+  std::vector<at::Tensor> grad_features;
+  for (const auto& level : features) {
+    grad_features.push_back(need_features
+                                ? empty_for_output(level.sizes(), level.options()).zero_()
+                                : at::empty({0}, level.options()));
+  }
+  auto grad_points = need_points ? at::zeros_like(points) : at::empty({0}, points.options());
+  auto grad_weights = need_weights ? at::zeros_like(level_weights)
+                                   : at::empty({0}, level_weights.options());
+  const bool need_dots = need_points || need_weights;
+  if (!need_features && !need_dots) return {grad_features, grad_points, grad_weights};
+
+  // Samples grouped by the image (batch-group, view) they read, by a stable counting sort:
+  // one thread owns one image's feature gradients, so there are no races, and every pixel
+  // gradient sums its samples in sample order (deterministic).
+  const int64_t* views = view_index.data_ptr<int64_t>();
+  std::vector<int64_t> image_ptr(num_images + 1, 0), order;
+  for (int64_t s = 0; s < num_samples; ++s) {
+    if (views[s] >= 0) ++image_ptr[(s / per_batch) * num_views + views[s] + 1];
+  }
+  for (int64_t i = 0; i < num_images; ++i) image_ptr[i + 1] += image_ptr[i];
+  order.resize(image_ptr[num_images]);
+  std::vector<int64_t> cursor(image_ptr.begin(), image_ptr.end() - 1);
+  for (int64_t s = 0; s < num_samples; ++s) {
+    if (views[s] >= 0) order[cursor[(s / per_batch) * num_views + views[s]]++] = s;
+  }
+
+  AT_DISPATCH_FLOATING_TYPES(features[0].scalar_type(), "multiview_sampling_backward_cpu", [&] {
+    const auto table = make_level_table<const scalar_t*>(features);
+    LevelTable<scalar_t*> grad_table{};
+    if (need_features) grad_table = make_level_table<scalar_t*>(grad_features);
+    const scalar_t* g = grad_out.data_ptr<scalar_t>();
+    const scalar_t* pts = points.data_ptr<scalar_t>();
+    const scalar_t* lw = level_weights.data_ptr<scalar_t>();
+    scalar_t* gp = need_points ? grad_points.data_ptr<scalar_t>() : nullptr;
+    scalar_t* gw = need_weights ? grad_weights.data_ptr<scalar_t>() : nullptr;
+    at::parallel_for(0, num_images, 1, [&](int64_t i_begin, int64_t i_end) {
+      BilinearTaps<scalar_t> taps;
+      for (int64_t image = i_begin; image < i_end; ++image) {
+        const int64_t i_last = image_ptr[image + 1];
+        for (int64_t i = image_ptr[image]; i < i_last; ++i) {
+          // An image's samples are scattered over the sample axis: fetch a later one's
+          // per-sample data while this one computes.
+          if (i + kPrefetchAhead < i_last) {
+            const int64_t ahead = order[i + kPrefetchAhead];
+            prefetch(g + ahead * channels, channels * sizeof(scalar_t));
+            prefetch(pts + 2 * ahead, 2 * sizeof(scalar_t));
+            prefetch(lw + ahead * num_levels, num_levels * sizeof(scalar_t));
+          }
+          const int64_t s = order[i];
+          const scalar_t* gs = g + s * channels;
+          scalar_t grad_x = 0, grad_y = 0;
+          for (int l = 0; l < num_levels; ++l) {
+            const int64_t h = table.height[l], w = table.width[l];
+            bilinear_taps(pts[2 * s], pts[2 * s + 1], h, w, &taps);
+            const int64_t offset = image * h * w * channels;
+            const scalar_t level_weight = lw[s * num_levels + l];
+            // d out / d level_weight is the plain bilinear sample; d out / d (u, v) follows
+            // from the weights' derivatives; both dotted with the output gradient.
+            scalar_t sampled = 0, d_u = 0, d_v = 0;
+            for (int k = 0; k < 4; ++k) {
+              if (taps.pixel[k] < 0) continue;
+              const int64_t row = offset + taps.pixel[k] * channels;
+              const scalar_t tap_weight = level_weight * taps.weight[k];
+              const scalar_t* src = table.data[l] + row;
+              scalar_t* dst = need_features ? grad_table.data[l] + row : nullptr;
+              scalar_t dot;
+              if (need_features && need_dots) {
+                dot = add_scaled_and_dot<true, true>(tap_weight, gs, src, dst, channels);
+              } else if (need_features) {
+                dot = add_scaled_and_dot<true, false>(tap_weight, gs, src, dst, channels);
+              } else {
+                dot = add_scaled_and_dot<false, true>(tap_weight, gs, src, dst, channels);
+              }
+              sampled += taps.weight[k] * dot;
+              d_u += taps.d_du[k] * dot;
+              d_v += taps.d_dv[k] * dot;
+            }
+            if (need_weights) gw[s * num_levels + l] = sampled;
+            // u = x * W - 0.5 and v = y * H - 0.5.
+            grad_x += level_weight * d_u * static_cast<scalar_t>(w);
+            grad_y += level_weight * d_v * static_cast<scalar_t>(h);
+          }
+          if (need_points) {
+            gp[2 * s] = grad_x;
+            gp[2 * s + 1] = grad_y;
+          }
+        }
+      }
+    });
+  });
+  return {grad_features, grad_points, grad_weights};
+}
+
+}  // namespace gdocc
+
+TORCH_LIBRARY_FRAGMENT(gdocc, m) {
+  m.def(
+      "multiview_sampling_forward(Tensor[] features, Tensor points, Tensor view_index, "
+      "Tensor level_weights) -> Tensor");
+  m.def(
+      "multiview_sampling_backward(Tensor grad_out, Tensor[] features, Tensor points, "
+      "Tensor view_index, Tensor level_weights, bool need_features, bool need_points, "
+      "bool need_weights) -> (Tensor[], Tensor, Tensor)");
+}
+
+TORCH_LIBRARY_IMPL(gdocc, CPU, m) {
+  m.impl("multiview_sampling_forward", &gdocc::multiview_sampling_forward_cpu);
+  m.impl("multiview_sampling_backward", &gdocc::multiview_sampling_backward_cpu);
+}
