@@ -1,0 +1,4 @@
+"""Occupancy heads."""
+from .mask_occ_head import MaskOccHead
+
+__all__ = ['MaskOccHead']

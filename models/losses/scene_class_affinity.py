@@ -1,0 +1,111 @@
+"""Scene-class affinity losses (MonoScene, Cao & de Charette, CVPR 2022).
+
+Both losses treat a set of voxels as one scene and ask, per class, that the soft precision,
+recall and specificity of the prediction be 1 (binary cross-entropy of each ratio against 1):
+
+    precision_c = sum(p_c * y_c) / sum(p_c)
+    recall_c = sum(p_c * y_c) / sum(y_c)
+    specificity_c = sum((1 - p_c) * (1 - y_c)) / sum(1 - y_c)
+
+* semantic (``SemScalLoss``): every class c present in the ground truth, with p_c its
+  softmax probability; averaged over the classes that contributed;
+* geometric (``GeoScalLoss``): a single "non-empty" class, p = 1 - p_free.
+
+Here they run on the kept sparse voxels (never a dense grid), on probabilities, not logits.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mmdet3d.registry import MODELS
+
+
+def _ratio_bce(numerator, denominator):
+    """BCE(num / den, 1) = -log(num / den); the ratio is clamped into (0, 1] because
+    soft ratios may hit 0 (log would be -inf) and float error may push them above 1."""
+    ratio = (numerator / denominator.clamp_min(1e-12)).clamp(1e-7, 1.0)
+    return F.binary_cross_entropy(ratio, torch.ones_like(ratio))
+
+
+def affinity_terms(prob, target):
+    """Precision + recall + specificity BCE terms of one class.
+
+    Args:
+        prob (Tensor): float [P] predicted probability of the class.
+        target (Tensor): float [P] 0/1 ground truth of the class.
+
+    Returns:
+        Tensor or None: scalar sum of the terms; None if the class is absent from
+        ``target`` (precision/recall undefined).
+    """
+    if target.sum() == 0:
+        return None
+    true_positive = (prob * target).sum()
+    loss = _ratio_bce(true_positive, prob.sum()) + _ratio_bce(true_positive, target.sum())
+    negatives = 1.0 - target
+    if negatives.sum() > 0:
+        loss = loss + _ratio_bce(((1.0 - prob) * negatives).sum(), negatives.sum())
+    return loss
+
+
+class _AffinityLoss(nn.Module):
+    """Shared arguments and input checks.
+
+    Args:
+        free_label (int): index of the free class (17 for Occ3D).
+        ignore_index (int or None): label whose voxels are left out.
+        loss_weight (float): multiplier of the loss.
+    """
+
+    def __init__(self, free_label, ignore_index=None, loss_weight=1.0):
+        super().__init__()
+        self.free_label = free_label
+        self.ignore_index = ignore_index
+        self.loss_weight = loss_weight
+
+    def _select(self, probs, labels):
+        if probs.dim() != 2 or labels.shape != probs.shape[:1]:
+            raise ValueError(f'{type(self).__name__}: expected probs [P, C] and labels [P], '
+                             f'got {tuple(probs.shape)} and {tuple(labels.shape)}')
+        if self.ignore_index is not None:
+            keep = labels != self.ignore_index
+            probs, labels = probs[keep], labels[keep]
+        return probs, labels.long()
+
+
+@MODELS.register_module()
+class SemScalLoss(_AffinityLoss):
+    """Semantic scene-class affinity loss; see the module docstring.
+
+    ``forward(probs [P, C] float softmax probabilities, labels [P] int)`` returns a scalar.
+    Every class present in ``labels`` contributes, the free class included (as in
+    MonoScene, whose class set contains "empty").
+    """
+
+    def forward(self, probs, labels):
+        probs, labels = self._select(probs, labels)
+        terms = []
+        for c in range(probs.shape[1]):
+            term = affinity_terms(probs[:, c], (labels == c).to(probs.dtype))
+            if term is not None:
+                terms.append(term)
+        if not terms:
+            return probs.sum() * 0.0
+        return self.loss_weight * torch.stack(terms).mean()
+
+
+@MODELS.register_module()
+class GeoScalLoss(_AffinityLoss):
+    """Geometric scene-class affinity loss on non-emptiness; see the module docstring.
+
+    ``forward(probs [P, C] float softmax probabilities, labels [P] int)`` returns a scalar;
+    the non-empty probability is ``1 - probs[:, free_label]``.
+    """
+
+    def forward(self, probs, labels):
+        probs, labels = self._select(probs, labels)
+        nonempty = 1.0 - probs[:, self.free_label]
+        term = affinity_terms(nonempty, (labels != self.free_label).to(probs.dtype))
+        if term is None:
+            return probs.sum() * 0.0
+        return self.loss_weight * term

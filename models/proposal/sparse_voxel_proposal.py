@@ -1,0 +1,187 @@
+"""Geometry-guided sparse voxel proposal (GSVP).
+
+From a dense coarse volume and a geometric prior (the LSS depth probability mass that fell
+into each coarse voxel), GSVP scores every coarse voxel as non-empty and keeps the top-k;
+then, level by level, every kept voxel splits into its 8 children (x2 resolution), the
+children are re-scored and the top-k kept, up to the full grid. Nothing dense is built after
+the first level: the result is a sparse set of voxel coordinates with features.
+
+Grid frame: voxel (i, j, k) of a level of shape (X_l, Y_l, Z_l) covers the same metric box as
+the full-grid voxels [2^s i, 2^s (i+1)) x ... with s = levels - 1 - l; coordinates are always
+indices [x, y, z] of their own level (int64), the last level being ``grid_shape`` (Occ3D:
+200 x 200 x 16, 0.4 m).
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+
+from mmdet3d.registry import MODELS
+
+# The 8 children of voxel (i, j, k) at the next level are (2i + a, 2j + b, 2k + c).
+_CHILD_OFFSETS = torch.tensor([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)])
+
+
+@MODELS.register_module()
+class SparseVoxelProposal(BaseModule):
+    """Coarse-to-fine top-k voxel proposal guided by a geometric prior.
+
+    Args:
+        in_channels (int): C_in of the coarse input volume.
+        embed_dims (int): C of the proposal's (and the returned) voxel features.
+        grid_shape (sequence of 3 ints): (X, Y, Z) of the last (finest) level, e.g.
+            (200, 200, 16); each must be divisible by 2 ** (num_levels - 1).
+        num_levels (int): number of levels; the coarse input has shape
+            grid_shape / 2 ** (num_levels - 1) (e.g. 3 levels: 50 x 50 x 4 -> 200 x 200 x 16).
+        topk_train (sequence of ints): voxels kept per sample at each level in training,
+            coarse first; level l keeps at most 8x the previous level's k.
+        topk_test (sequence of ints): the same at inference (``self.training`` is False).
+        score_hidden_dims (int): hidden width of the scoring conv / MLPs.
+        prior_eps (float): added to the prior mass before the log, so empty voxels
+            (mass 0) get a finite, very negative log-prior instead of -inf.
+        loss_occ (dict): config of the binary occupancy loss, called as
+            ``loss(logits [N], target [N] float 0/1)``, e.g. ``dict(type=
+            'mmdet.CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)``.
+        init_cfg (dict, optional): mmengine initialisation config.
+    """
+
+    def __init__(self, in_channels, embed_dims, grid_shape, num_levels, topk_train, topk_test,
+                 score_hidden_dims, prior_eps, loss_occ, init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.grid_shape = tuple(int(s) for s in grid_shape)
+        self.num_levels = int(num_levels)
+        scale = 2 ** (self.num_levels - 1)
+        if len(self.grid_shape) != 3 or any(s % scale for s in self.grid_shape):
+            raise ValueError(f'grid_shape {self.grid_shape} must be 3 sizes divisible by '
+                             f'2 ** (num_levels - 1) = {scale}')
+        self.level_shapes = [tuple(s // 2 ** (self.num_levels - 1 - l) for s in self.grid_shape)
+                             for l in range(self.num_levels)]
+        self.topk_train = self._check_topk(topk_train, 'topk_train')
+        self.topk_test = self._check_topk(topk_test, 'topk_test')
+        self.embed_dims = embed_dims
+        self.prior_eps = prior_eps
+
+        self.input_proj = nn.Conv3d(in_channels, embed_dims, kernel_size=1)
+        # Level 0 is dense: a 3x3x3 conv sees each voxel's neighbourhood and its log-prior.
+        self.coarse_scorer = nn.Sequential(
+            nn.Conv3d(embed_dims + 1, score_hidden_dims, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv3d(score_hidden_dims, 1, kernel_size=1))
+        # Finer levels are sparse: children inherit the parent feature plus a learned
+        # embedding of their position inside the parent, and an MLP re-scores them.
+        self.child_embeds = nn.ModuleList(
+            nn.Embedding(8, embed_dims) for _ in range(self.num_levels - 1))
+        self.child_scorers = nn.ModuleList(
+            nn.Sequential(nn.Linear(embed_dims + 1, score_hidden_dims), nn.ReLU(inplace=True),
+                          nn.Linear(score_hidden_dims, 1))
+            for _ in range(self.num_levels - 1))
+        self.loss_occ = MODELS.build(loss_occ)
+
+    def _check_topk(self, topk, name):
+        topk = [int(k) for k in topk]
+        if len(topk) != self.num_levels:
+            raise ValueError(f'{name} needs one k per level ({self.num_levels}), got {topk}')
+        if not 0 < topk[0] <= math.prod(self.level_shapes[0]):
+            raise ValueError(f'{name}[0] = {topk[0]} must be in (0, {math.prod(self.level_shapes[0])}]')
+        for l in range(1, self.num_levels):
+            if not 0 < topk[l] <= 8 * topk[l - 1]:
+                raise ValueError(f'{name}[{l}] = {topk[l]} must be in (0, 8 * {name}[{l - 1}]]')
+        return topk
+
+    def forward(self, volume, prior):
+        """Scores, keeps and refines voxels from coarse to fine.
+
+        Args:
+            volume (Tensor): float [B, C_in, X_0, Y_0, Z_0], the coarse fused volume
+                (``level_shapes[0]``), indexed [x, y, z] like the Occ3D grid.
+            prior (Tensor): float [B, 1, X_0, Y_0, Z_0] >= 0, the depth probability mass
+                per coarse voxel (geometric prior).
+
+        Returns:
+            dict:
+            - ``coords``: int64 [B, K, 3], kept voxel indices (x, y, z) of the last level
+              (K = the last level's k for the current mode); unique per sample.
+            - ``feats``: float [B, K, C] their features.
+            - ``scores``: float [B, K], their occupancy logits.
+            - ``levels``: list over levels of dicts with ``coords`` int64 [B, M_l, 3] (level
+              indices) and ``logits`` float [B, M_l] of every voxel scored at that level
+              (M_0 = X_0 Y_0 Z_0; M_l = 8 k_{l-1}), for :meth:`loss`.
+        """
+        if volume.dim() != 5 or tuple(volume.shape[2:]) != self.level_shapes[0]:
+            raise ValueError(f'SparseVoxelProposal: volume must be [B, C, '
+                             f'{", ".join(map(str, self.level_shapes[0]))}], got '
+                             f'{tuple(volume.shape)}')
+        if prior.shape != (volume.shape[0], 1, *volume.shape[2:]):
+            raise ValueError(f'SparseVoxelProposal: prior must be [B, 1, X, Y, Z] like the '
+                             f'volume, got {tuple(prior.shape)}')
+        topk = self.topk_train if self.training else self.topk_test
+        batch = volume.shape[0]
+        feats = self.input_proj(volume)
+        log_prior = torch.log(prior.clamp_min(0) + self.prior_eps)
+        logits = self.coarse_scorer(torch.cat([feats, log_prior], 1)).flatten(1)  # [B, M_0]
+        coords = self._dense_coords(self.level_shapes[0], volume.device).expand(batch, -1, -1)
+        feats = feats.flatten(2).transpose(1, 2)                                   # [B, M_0, C]
+        log_prior = log_prior.flatten(1)                                           # [B, M_0]
+        levels = [dict(coords=coords, logits=logits)]
+        coords, feats, log_prior, logits = self._keep(topk[0], coords, feats, log_prior, logits)
+
+        offsets = _CHILD_OFFSETS.to(volume.device)
+        for l in range(1, self.num_levels):
+            num = coords.shape[1]
+            coords = (coords[:, :, None] * 2 + offsets).reshape(batch, num * 8, 3)
+            feats = (feats[:, :, None] + self.child_embeds[l - 1].weight).reshape(
+                batch, num * 8, -1)
+            # A child gets an eighth of its parent's mass: the prior is only known coarsely.
+            log_prior = (log_prior[:, :, None] - math.log(8.0)).expand(-1, -1, 8).reshape(
+                batch, num * 8)
+            logits = self.child_scorers[l - 1](
+                torch.cat([feats, log_prior[..., None]], -1)).squeeze(-1)
+            levels.append(dict(coords=coords, logits=logits))
+            coords, feats, log_prior, logits = self._keep(topk[l], coords, feats, log_prior,
+                                                          logits)
+        return dict(coords=coords, feats=feats, scores=logits, levels=levels)
+
+    @staticmethod
+    def _dense_coords(shape, device):
+        """int64 [1, X * Y * Z, 3] indices of a dense grid in flatten (x-major) order."""
+        axes = [torch.arange(s, device=device) for s in shape]
+        return torch.stack(torch.meshgrid(*axes, indexing='ij'), -1).reshape(1, -1, 3)
+
+    @staticmethod
+    def _keep(k, coords, feats, log_prior, logits):
+        """Top-k by logit per sample; selection is not differentiable, the kept features
+        and logits are (gathered)."""
+        index = logits.topk(k, dim=1, sorted=False).indices                      # [B, k]
+        gather = lambda t: t.gather(1, index.view(*index.shape, *[1] * (t.dim() - 2)).expand(
+            -1, -1, *t.shape[2:]))
+        return gather(coords), gather(feats), gather(log_prior), gather(logits)
+
+    def loss(self, levels, gt_occupied):
+        """Binary occupancy loss on every scored voxel of every level.
+
+        Args:
+            levels (list of dict): ``forward(...)['levels']``.
+            gt_occupied (Tensor): bool/0-1 [B, X, Y, Z] at ``grid_shape``, True where the
+                voxel is not free. A coarse voxel is occupied when any of the fine voxels it
+                covers is (max-pooling).
+
+        Returns:
+            dict: ``loss_proposal_l{l}`` scalar per level.
+        """
+        if tuple(gt_occupied.shape[1:]) != self.grid_shape:
+            raise ValueError(f'gt_occupied must be [B, {self.grid_shape}], got '
+                             f'{tuple(gt_occupied.shape)}')
+        gt = gt_occupied.float()[:, None]
+        losses = {}
+        for l, level in enumerate(levels):
+            factor = 2 ** (self.num_levels - 1 - l)
+            gt_level = F.max_pool3d(gt, factor) if factor > 1 else gt
+            _, _, sx, sy, sz = gt_level.shape
+            c = level['coords']
+            flat = (c[..., 0] * sy + c[..., 1]) * sz + c[..., 2]                  # [B, M_l]
+            target = gt_level.flatten(1).gather(1, flat)
+            losses[f'loss_proposal_l{l}'] = self.loss_occ(level['logits'].reshape(-1),
+                                                          target.reshape(-1))
+        return losses

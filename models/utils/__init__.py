@@ -1,0 +1,4 @@
+"""Shared model utilities."""
+from .multiview_sample import MultiviewBilinearSampler, project_points
+
+__all__ = ['MultiviewBilinearSampler', 'project_points']

@@ -1,0 +1,46 @@
+"""LSS depth loss: binning, ignored pixels, value against a hand computation."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+import models  # noqa: F401
+from mmdet3d.registry import MODELS
+
+
+def test_one_hot_bins_and_validity():
+    loss = MODELS.build(dict(type='DepthLoss', depth_bound=(1.0, 3.0, 0.5)))
+    assert loss.num_bins == 4
+    gt = torch.tensor([[[0.0, 1.0, 1.49, 2.99, 3.0, 0.5]]])  # [1, 1, 6]
+    one_hot, valid = loss.one_hot(gt)
+    assert valid.tolist() == [[[False, True, True, True, False, False]]]
+    assert one_hot.shape == (1, 4, 1, 6)
+    assert one_hot[0, :, 0, 1].tolist() == [1, 0, 0, 0]
+    assert one_hot[0, :, 0, 2].tolist() == [1, 0, 0, 0]
+    assert one_hot[0, :, 0, 3].tolist() == [0, 0, 0, 1]
+
+
+def test_value_matches_hand_computation_and_gradient():
+    torch.manual_seed(0)
+    loss = MODELS.build(dict(type='DepthLoss', depth_bound=(1.0, 5.0, 1.0), loss_weight=2.0))
+    logits = torch.randn(2 * 3, 4, 2, 3, requires_grad=True)
+    pred = logits.softmax(1)
+    gt = torch.zeros(2, 3, 2, 3)
+    gt[0, 1, 1, 2] = 2.5   # bin 1
+    gt[1, 2, 0, 0] = 4.2   # bin 3
+    gt[1, 0, 1, 1] = 7.0   # beyond the bins: ignored
+    value = loss(pred, gt)
+    expected = (F.binary_cross_entropy(pred[1, :, 1, 2], torch.tensor([0., 1., 0., 0.]),
+                                       reduction='sum')
+                + F.binary_cross_entropy(pred[5, :, 0, 0], torch.tensor([0., 0., 0., 1.]),
+                                         reduction='sum')) / 2
+    assert value.item() == pytest.approx(2.0 * expected.item(), rel=1e-5)
+    value.backward()
+    assert torch.isfinite(logits.grad).all()
+
+
+def test_no_depth_gives_zero_and_shape_errors():
+    loss = MODELS.build(dict(type='DepthLoss', depth_bound=(1.0, 5.0, 1.0)))
+    pred = torch.full((2, 4, 2, 2), 0.25, requires_grad=True)
+    assert loss(pred, torch.zeros(2, 2, 2)).item() == 0.0
+    with pytest.raises(ValueError, match='D=4'):
+        loss(torch.rand(2, 5, 2, 2), torch.zeros(2, 2, 2))

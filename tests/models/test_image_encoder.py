@@ -1,0 +1,57 @@
+"""Image encoder: ResNet18 + FPN over views, past frames without gradient, key renaming."""
+import pytest
+import torch
+
+import models  # noqa: F401
+from mmdet3d.registry import MODELS
+from models.backbones import rename_checkpoint_keys
+
+
+def _cfg(num_grad_frames=1):
+    return dict(
+        type='ImageEncoder', num_cams=2, num_grad_frames=num_grad_frames,
+        backbone=dict(type='mmdet.ResNet', depth=18, num_stages=4, out_indices=(1, 2, 3),
+                      frozen_stages=1, norm_eval=True, with_cp=False, style='pytorch',
+                      norm_cfg=dict(type='BN', requires_grad=True)),
+        neck=dict(type='mmdet.FPN', in_channels=[128, 256, 512], out_channels=16, num_outs=3))
+
+
+def test_shapes_and_past_frames_without_gradient():
+    torch.manual_seed(0)
+    encoder = MODELS.build(_cfg()).train()
+    img = torch.randn(1, 2 * 2, 3, 64, 176)
+    levels = encoder(img)
+    assert [tuple(lv.shape) for lv in levels] == [(1, 4, 16, 8, 22), (1, 4, 16, 4, 11),
+                                                  (1, 4, 16, 2, 6)]
+    # Only past-frame outputs in the loss: nothing reaches the weights.
+    sum(lv[:, 2:].sum() for lv in levels).backward(retain_graph=True)
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in encoder.parameters())
+    # Current frame: the unfrozen weights get gradients, stage 1 (frozen) does not.
+    sum(lv[:, :2].sum() for lv in levels).backward()
+    assert encoder.backbone.layer4[0].conv1.weight.grad.abs().sum() > 0
+    assert encoder.backbone.layer1[0].conv1.weight.grad is None
+
+
+def test_all_frames_with_gradient_match_split_encoding():
+    torch.manual_seed(0)
+    split = MODELS.build(_cfg(num_grad_frames=1)).eval()
+    full = MODELS.build(_cfg(num_grad_frames=2)).eval()
+    full.load_state_dict(split.state_dict())
+    img = torch.randn(1, 4, 3, 64, 176)
+    for a, b in zip(split(img), full(img)):
+        assert torch.allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match='cameras'):
+        split(torch.randn(1, 3, 3, 64, 176))
+
+
+def test_rename_checkpoint_keys_loads_an_mmdet_detector_checkpoint():
+    encoder = MODELS.build(_cfg())
+    detector_like = {'backbone.' + k: v for k, v in encoder.backbone.state_dict().items()}
+    detector_like.update({'neck.' + k: v for k, v in encoder.neck.state_dict().items()})
+    detector_like['roi_head.bbox_head.fc_cls.weight'] = torch.zeros(3)
+    renamed = rename_checkpoint_keys(detector_like, {'backbone.': 'backbone.', 'neck.': 'neck.'})
+    assert 'roi_head.bbox_head.fc_cls.weight' not in renamed
+    result = encoder.load_state_dict(renamed, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    assert set(rename_checkpoint_keys({'backbone.conv1.weight': 0}, {
+        'backbone.': 'img_encoder.backbone.'})) == {'img_encoder.backbone.conv1.weight'}

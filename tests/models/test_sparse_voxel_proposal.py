@@ -1,0 +1,91 @@
+"""Sparse voxel proposal: shapes, exact k per level, unique in-grid coordinates, loss."""
+import pytest
+import torch
+
+import models  # noqa: F401
+from mmdet3d.registry import MODELS
+
+GRID = (16, 16, 8)
+
+
+def _cfg(**over):
+    cfg = dict(type='SparseVoxelProposal', in_channels=6, embed_dims=8, grid_shape=GRID,
+               num_levels=3, topk_train=(20, 100, 400), topk_test=(10, 60, 300),
+               score_hidden_dims=16, prior_eps=1e-4,
+               loss_occ=dict(type='mmdet.CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0))
+    cfg.update(over)
+    return cfg
+
+
+def _inputs(batch=2, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    volume = torch.randn(batch, 6, 4, 4, 2, generator=gen)
+    prior = torch.rand(batch, 1, 4, 4, 2, generator=gen)
+    return volume, prior
+
+
+@pytest.mark.parametrize('training', [True, False])
+def test_shapes_k_per_level_and_unique_coords(training):
+    model = MODELS.build(_cfg()).train(training)
+    out = model(*_inputs())
+    ks = model.topk_train if training else model.topk_test
+    assert out['coords'].shape == (2, ks[-1], 3) and out['coords'].dtype == torch.int64
+    assert out['feats'].shape == (2, ks[-1], 8) and out['scores'].shape == (2, ks[-1])
+    assert [lv['logits'].shape[1] for lv in out['levels']] == [32, 8 * ks[0], 8 * ks[1]]
+    for l, level in enumerate(out['levels']):
+        shape = torch.tensor(model.level_shapes[l])
+        assert ((level['coords'] >= 0) & (level['coords'] < shape)).all()
+    for b in range(2):
+        coords = out['coords'][b]
+        assert ((coords >= 0) & (coords < torch.tensor(GRID))).all()
+        assert torch.unique(coords, dim=0).shape[0] == ks[-1]
+        # Kept voxels are the top-k of the last level's scored children.
+        last = out['levels'][-1]['logits'][b]
+        assert torch.equal(out['scores'][b].sort().values, last.topk(ks[-1]).values.sort().values)
+
+
+def test_children_lie_inside_kept_parents():
+    model = MODELS.build(_cfg()).eval()
+    out = model(*_inputs(batch=1))
+    parents = {tuple(c) for c in (out['levels'][2]['coords'][0] // 2).tolist()}
+    children_parents = {tuple(c) for c in (out['coords'][0] // 2).tolist()}
+    assert children_parents <= parents and len(parents) == model.topk_test[1]
+
+
+def test_bad_configs_are_rejected():
+    with pytest.raises(ValueError, match='divisible'):
+        MODELS.build(_cfg(grid_shape=(16, 16, 6)))
+    with pytest.raises(ValueError, match='8 \\* topk_train'):
+        MODELS.build(_cfg(topk_train=(20, 200, 400)))
+    with pytest.raises(ValueError, match='one k per level'):
+        MODELS.build(_cfg(topk_test=(10, 60)))
+    model = MODELS.build(_cfg())
+    with pytest.raises(ValueError, match='volume'):
+        model(torch.zeros(1, 6, 4, 4, 4), torch.zeros(1, 1, 4, 4, 4))
+
+
+def test_loss_uses_max_pooled_gt_and_decreases():
+    torch.manual_seed(0)
+    model = MODELS.build(_cfg())
+    volume, prior = _inputs(batch=1)
+    gt = torch.zeros(1, *GRID, dtype=torch.bool)
+    gt[0, :8, :, :2] = True          # a "ground" slab on half the scene
+    gt[0, 12, 3, 5] = True           # one isolated occupied voxel
+    optim = torch.optim.Adam(model.parameters(), lr=0.02)
+    history = []
+    for _ in range(12):
+        out = model(volume, prior)
+        losses = model.loss(out['levels'], gt)
+        assert set(losses) == {'loss_proposal_l0', 'loss_proposal_l1', 'loss_proposal_l2'}
+        total = sum(losses.values())
+        optim.zero_grad()
+        total.backward()
+        optim.step()
+        history.append(total.item())
+    assert all(torch.isfinite(torch.tensor(history)))
+    assert history[-1] < 0.5 * history[0]
+    # The coarse target is the max-pool: the isolated voxel makes coarse (3, 0, 1) occupied.
+    level0 = out['levels'][0]
+    flat = (level0['coords'][0] * torch.tensor([8, 2, 1])).sum(-1)
+    prob = level0['logits'][0].sigmoid()
+    assert prob[flat == 3 * 8 + 0 * 2 + 1].item() > 0.5
