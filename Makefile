@@ -31,7 +31,7 @@ test: build
 	$(PY) -m pytest -q tests
 
 demo: build
-	$(PY) tools/demo_metrics.py
+	PY=$(PY) bash tools/demo.sh
 
 bench: build
 	$(PY) tools/bench_rayiou.py

@@ -46,10 +46,11 @@ def _load_tool(name):
 
 @pytest.fixture(scope='session')
 def tools():
-    """``tools.create_data`` and ``tools.ray_metrics`` as importable modules."""
+    """``tools.create_data``, ``tools.ray_metrics`` and ``tools.blind_baseline`` as modules."""
     class Tools:
         create_data = _load_tool('create_data')
         ray_metrics = _load_tool('ray_metrics')
+        blind_baseline = _load_tool('blind_baseline')
     return Tools
 
 
