@@ -1,0 +1,309 @@
+"""Implicit (voxel query) branch of GD-OCC's geometry-driven view transformation.
+
+Every voxel of a coarse grid is a query, initialised from the explicit (LSS) volume plus a
+learned embedding of its centre. Each query predicts P sample points around its centre per
+channel group, projects them into every view (the cameras of the current and the past
+frames), samples the multi-scale image features there with the compiled
+``multiview_sampling`` op, and trusts each sample in proportion to the **depth probability
+the DepthNet predicted at the sample's depth along that camera's ray**: a point that the
+current cameras believe to be empty space (or occluded) brings (almost) nothing.
+
+Frames and conventions:
+
+- Points live in the augmented current ego frame, metres. ``ego2img`` [B, V, 4, 4] maps them
+  to ``(u d, v d, d, 1)`` of view v (past frames included, so ego motion is already inside
+  the matrices); views are frame-major, ``view = t * num_cams + camera``, frame 0 current.
+- Feature sampling follows the decoder's :func:`models.utils.multiview_sample.project_points`
+  (normalised ``(u / W, v / H)``, [0, 1] = inside the image), so both stages read the same
+  image positions. In each frame a point reads the first camera that has it in front
+  (d > eps) and inside the image; frames that see it are averaged.
+- The depth lookup follows the LSS convention (``models/view_transforms/lss.py``): pixel
+  centres at integer (u, v), feature cell j of stride s centred at pixel ``j s + (s - 1) / 2``,
+  depth bin k of ``depth_bins = (d_min, d_max, step)`` centred at ``d_min + (k + 0.5) step``.
+  The lookup is bilinear in (u, v) between cell centres (clamped at the border cells) and
+  linear in depth between bin centres (clamped to the first / last bin inside
+  [d_min, d_max)); depths outside [d_min, d_max) get probability 0.
+- Past frames have no depth prediction: their samples get depth weight 1 (plain
+  view-sampling), i.e. geometry gates the current frame's views only.
+- Volumes are ``[B, C, X, Y, Z]``; query q is voxel (i, j, k) with q = (i Y + j) Z + k (the
+  order of ``volume.flatten(2)``), centred at ``grid_min + (index + 0.5) voxel_size``.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+
+from mmdet3d.registry import MODELS
+
+from ..ops.multiview_sampling import multiview_sampling, to_sampling_layout
+from ..utils.multiview_sample import project_points
+
+
+def lookup_depth_probability(depth_probs, uv, depth, img_shape, depth_bins):
+    """Predicted depth probability at given image positions and depths.
+
+    Args:
+        depth_probs (Tensor): float [M, D, h, w], softmax depth distributions of M images
+            (e.g. LSS's ``depth`` [B * N, D, h, w]); the cells tile the augmented image, stride
+            ``W / w`` (= ``H / h``).
+        uv (Tensor): float [M, K, 2], normalised positions ``(u / W, v / H)`` of K points in
+            their image (the decoder's convention, see the module docstring).
+        depth (Tensor): float [M, K], depth d of each point along the optical axis, metres.
+        img_shape (tuple of 2 ints): (H, W) of the augmented image in pixels.
+        depth_bins (sequence of 3 floats): (d_min, d_max, step), as in LSS.
+
+    Returns:
+        Tensor: [M, K], depth_probs' dtype: bilinear in (u, v) between cell centres, linear in
+        d between bin centres, 0 where d is outside [d_min, d_max). Differentiable in
+        ``depth_probs``, ``uv`` and ``depth``.
+    """
+    d_min, d_max, _ = (float(v) for v in depth_bins)
+    height, width = img_shape
+    # (u / W) -> grid_sample's [-1, 1] with align_corners=False over the w cells: cell j's
+    # centre, pixel j s + (s - 1) / 2, must land on (j + 0.5) / w, i.e. x = (u + 0.5) / W.
+    # Same for depth: bin k's centre d_min + (k + 0.5) step lands on (k + 0.5) / D.
+    x = uv[..., 0] + 0.5 / width
+    y = uv[..., 1] + 0.5 / height
+    z = (depth - d_min) / (d_max - d_min)
+    grid = torch.stack([x, y, z], dim=-1).to(depth_probs.dtype) * 2 - 1     # [M, K, 3]
+    # 'border' padding: points between the outermost centre and the image edge (or d_min /
+    # the last bin centre) take the edge value rather than fading towards zero.
+    sampled = F.grid_sample(depth_probs[:, None], grid[:, None, None], mode='bilinear',
+                            padding_mode='border', align_corners=False)     # [M, 1, 1, 1, K]
+    in_range = (depth >= d_min) & (depth < d_max)
+    return sampled.reshape(depth.shape) * in_range.to(depth_probs.dtype)
+
+
+@MODELS.register_module()
+class ImplicitViewTransform(BaseModule):
+    """Voxel queries that sample multi-view, multi-scale image features, depth-weighted.
+
+    Args:
+        embed_dims (int): C of the queries, the image features and the output volume.
+        grid_min (sequence of 3 floats): metres of the grid's lowest corner (current ego).
+        grid_shape (sequence of 3 ints): (X, Y, Z) of the coarse query grid, e.g. (50, 50, 4);
+            the explicit volume passed to ``forward`` must have this shape.
+        voxel_size (float or sequence of 3 floats): voxel edge(s) of that grid, metres.
+        num_points (int): P, sample points per query and channel group.
+        num_levels (int): L, feature pyramid levels sampled.
+        num_groups (int): G, channel groups; each has its own points and level weights.
+        offset_range (float or sequence of 3 floats): the largest offset of a sample from the
+            voxel centre per axis, metres (offsets are ``tanh(.) * offset_range``).
+        depth_bins (sequence of 3 floats): (d_min, d_max, step) of the LSS depth bins.
+        num_cams (int): cameras per frame (6 for nuScenes).
+        use_depth_weight (bool): multiply each current-frame sample's level weights by the
+            predicted depth probability at its depth; False is the no-geometry ablation.
+        in_channels (int, optional): C of the explicit volume if not ``embed_dims`` (a linear
+            map then brings it to ``embed_dims``).
+        pos_hidden_dims (int, optional): hidden width of the positional MLP (embed_dims).
+        ffn_dims (int, optional): hidden width of the FFN (2 x embed_dims).
+        eps (float): minimum camera depth (metres) of a visible point.
+        init_cfg (dict, optional): mmengine initialisation config.
+    """
+
+    def __init__(self, embed_dims, grid_min, grid_shape, voxel_size, num_points, num_levels,
+                 num_groups, offset_range, depth_bins, num_cams=6, use_depth_weight=True,
+                 in_channels=None, pos_hidden_dims=None, ffn_dims=None, eps=1e-2,
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.embed_dims = int(embed_dims)
+        self.grid_min = tuple(float(v) for v in grid_min)
+        self.grid_shape = tuple(int(s) for s in grid_shape)
+        if isinstance(voxel_size, (int, float)):
+            voxel_size = (voxel_size,) * 3
+        self.voxel_size = tuple(float(v) for v in voxel_size)
+        if isinstance(offset_range, (int, float)):
+            offset_range = (offset_range,) * 3
+        if len(self.grid_min) != 3 or len(self.grid_shape) != 3 or \
+                len(self.voxel_size) != 3 or len(offset_range) != 3:
+            raise ValueError('ImplicitViewTransform: grid_min, grid_shape, voxel_size and '
+                             'offset_range need 3 values each')
+        self.num_points = int(num_points)
+        self.num_levels = int(num_levels)
+        self.num_groups = int(num_groups)
+        if self.embed_dims % self.num_groups:
+            raise ValueError(f'ImplicitViewTransform: num_groups {num_groups} must divide '
+                             f'embed_dims {embed_dims}')
+        self.depth_bins = tuple(float(v) for v in depth_bins)
+        if self.depth_bins[2] <= 0 or self.depth_bins[1] <= self.depth_bins[0]:
+            raise ValueError(f'ImplicitViewTransform: bad depth_bins {self.depth_bins}')
+        self.num_cams = int(num_cams)
+        self.use_depth_weight = bool(use_depth_weight)
+        self.eps = float(eps)
+        self.register_buffer('offset_range', torch.tensor(offset_range, dtype=torch.float32),
+                             persistent=False)
+
+        in_channels = self.embed_dims if in_channels is None else int(in_channels)
+        self.query_proj = (nn.Identity() if in_channels == self.embed_dims
+                           else nn.Linear(in_channels, self.embed_dims))
+        pos_hidden = pos_hidden_dims or self.embed_dims
+        self.pos_embed = nn.Sequential(nn.Linear(3, pos_hidden), nn.ReLU(inplace=True),
+                                       nn.Linear(pos_hidden, self.embed_dims))
+        gp = self.num_groups * self.num_points
+        self.offsets = nn.Linear(self.embed_dims, gp * 3)
+        self.level_logits = nn.Linear(self.embed_dims, gp * self.num_levels)
+        self.output_proj = nn.Linear(self.embed_dims, self.embed_dims)
+        self.norm1 = nn.LayerNorm(self.embed_dims)
+        ffn = ffn_dims or 2 * self.embed_dims
+        self.ffn = nn.Sequential(nn.Linear(self.embed_dims, ffn), nn.ReLU(inplace=True),
+                                 nn.Linear(ffn, self.embed_dims))
+        self.norm2 = nn.LayerNorm(self.embed_dims)
+        self._init_sampling()
+
+    def _init_sampling(self):
+        # Start with query-independent points spread over the offset box (the weight is small,
+        # not zero, so the offsets still depend on the query and gradients reach it) and
+        # equal level weights.
+        nn.init.normal_(self.offsets.weight, std=1e-3)
+        nn.init.uniform_(self.offsets.bias, -1.0, 1.0)
+        nn.init.zeros_(self.level_logits.weight)
+        nn.init.zeros_(self.level_logits.bias)
+
+    def init_weights(self):
+        super().init_weights()
+        # A generic init_cfg (e.g. Xavier on all Linear layers) would undo the spread.
+        self._init_sampling()
+
+    def voxel_centres(self, device=None, dtype=torch.float32):
+        """Centres of the query voxels, float [Q, 3] metres (current ego), q = (i Y + j) Z + k."""
+        axes = [torch.arange(n, device=device, dtype=dtype) for n in self.grid_shape]
+        index = torch.stack(torch.meshgrid(*axes, indexing='ij'), dim=-1).reshape(-1, 3)
+        return index.new_tensor(self.grid_min) + (index + 0.5) * index.new_tensor(self.voxel_size)
+
+    def sample_points(self, queries, centres):
+        """Sample points of every query: centre + bounded learned offsets.
+
+        Args:
+            queries (Tensor): float [B, Q, C].
+            centres (Tensor): float [Q, 3] metres.
+
+        Returns:
+            Tensor: float [B, Q, G, P, 3] metres, current ego frame.
+        """
+        batch, num = queries.shape[:2]
+        offsets = self.offsets(queries).view(batch, num, self.num_groups, self.num_points, 3)
+        # tanh keeps every point within offset_range of its voxel centre, so a query never
+        # drifts into a region that another query owns by far.
+        offsets = offsets.tanh() * self.offset_range.to(offsets.dtype)
+        return centres[None, :, None, None] + offsets
+
+    def forward(self, volume, mlvl_feats, ego2img, img_shape, depth=None):
+        """
+        Args:
+            volume (Tensor): float [B, C_in, X, Y, Z], the explicit (LSS) volume on the query
+                grid.
+            mlvl_feats (sequence of Tensor): L levels, level l float [B, V, C, H_l, W_l] with
+                C = embed_dims, V = T * num_cams views frame-major (current frame first).
+            ego2img (Tensor): float [B, V, 4, 4], augmented current ego -> ``(u d, v d, d, 1)``.
+            img_shape (tuple of 2 ints): (H, W) of the augmented images in pixels.
+            depth (Tensor, optional): float [B * num_cams, D, h, w], LSS's depth probabilities
+                of the current frame; required when ``use_depth_weight``.
+
+        Returns:
+            Tensor: float32 [B, C, X, Y, Z], the implicit volume.
+        """
+        batch = volume.shape[0]
+        if tuple(volume.shape[2:]) != self.grid_shape:
+            raise ValueError(f'ImplicitViewTransform: volume grid {tuple(volume.shape[2:])} '
+                             f'is not grid_shape {self.grid_shape}')
+        if len(mlvl_feats) != self.num_levels:
+            raise ValueError(f'ImplicitViewTransform: {len(mlvl_feats)} feature levels, '
+                             f'expected {self.num_levels}')
+        num_views = mlvl_feats[0].shape[1]
+        if num_views % self.num_cams or tuple(ego2img.shape[:2]) != (batch, num_views):
+            raise ValueError(f'ImplicitViewTransform: V = {num_views} views must be frames x '
+                             f'{self.num_cams} cameras and match ego2img '
+                             f'{tuple(ego2img.shape)}')
+        if self.use_depth_weight and depth is None:
+            raise ValueError('ImplicitViewTransform: use_depth_weight needs the LSS depth')
+        frames = num_views // self.num_cams
+        groups, points_per, levels = self.num_groups, self.num_points, self.num_levels
+
+        # The sampling kernels take float32/float64 only (not AMP's float16).
+        volume = volume.float()
+        centres = self.voxel_centres(volume.device)
+        extent = centres.new_tensor([n * s for n, s in zip(self.grid_shape, self.voxel_size)])
+        # The MLP sees the centres as a fixed affine map of ego metres into [0, 1]^3, so its
+        # inputs are O(1) whatever the grid's range.
+        pos = self.pos_embed((centres - centres.new_tensor(self.grid_min)) / extent)
+        queries = self.query_proj(volume.flatten(2).transpose(1, 2)) + pos[None]   # [B, Q, C]
+        num_q = queries.shape[1]
+
+        points = self.sample_points(queries, centres)                     # [B, Q, G, P, 3]
+        num = num_q * groups * points_per
+        uv, visible = project_points(points.reshape(batch, num, 3), ego2img.float(),
+                                     img_shape, self.eps)                # [B, V, M, 2], [B, V, M]
+        uv = uv.view(batch, frames, self.num_cams, num, 2)
+        visible = visible.view(batch, frames, self.num_cams, num)
+        # First camera of each frame that sees the point (argmax returns the first True); a
+        # point seen in an overlap region reads only that camera.
+        camera = visible.to(torch.uint8).argmax(2)                       # [B, T, M]
+        seen = visible.any(2)                                            # [B, T, M]
+        uv_chosen = uv.gather(2, camera[:, :, None, :, None].expand(-1, -1, 1, -1, 2))
+        uv_chosen = uv_chosen.squeeze(2)                                 # [B, T, M, 2]
+        view = torch.where(seen, camera + torch.arange(frames, device=camera.device)[:, None]
+                           * self.num_cams, torch.full_like(camera, -1))  # [B, T, M]
+
+        level_w = self.level_logits(queries).view(batch, num_q, groups, points_per, levels)
+        level_w = level_w.softmax(-1).reshape(batch, 1, num, levels).expand(
+            -1, frames, -1, -1)
+        if self.use_depth_weight:
+            weight = self.current_depth_weight(points.reshape(batch, num, 3), ego2img,
+                                               img_shape, depth, camera[:, 0], seen[:, 0])
+            # Past frames (t >= 1) have no depth prediction: weight 1.
+            ones = weight.new_ones(batch, frames - 1, num)
+            level_w = level_w * torch.cat([weight[:, None], ones], 1)[..., None]
+
+        # [B, T, (Q, G, P), ...] -> the op's [B * G, Q, T * P, ...] (batch-major groups).
+        def to_op(x):
+            x = x.reshape(batch, frames, num_q, groups, points_per, *x.shape[3:])
+            x = x.permute(0, 3, 2, 1, 4, *range(5, x.dim()))
+            return x.reshape(batch * groups, num_q, frames * points_per, *x.shape[5:])
+
+        feats = [to_sampling_layout(f.float().flatten(0, 1), num_views, groups)
+                 for f in mlvl_feats]
+        sampled = multiview_sampling(feats, to_op(uv_chosen).contiguous(),
+                                     to_op(view).contiguous(),
+                                     to_op(level_w).contiguous())       # [B G, Q, T P, C/G]
+        sampled = sampled.view(batch, groups, num_q, frames, points_per, -1)
+        # Average over the frames that see each point (unseen frames read zero), then over
+        # the points of the query.
+        frames_seen = to_op(seen.to(sampled.dtype)).view(batch, groups, num_q, frames,
+                                                         points_per)
+        frames_seen = frames_seen.sum(3).clamp_min(1)[..., None]         # [B, G, Q, P, 1]
+        sampled = (sampled.sum(3) / frames_seen).mean(3)                 # [B, G, Q, C/G]
+        sampled = sampled.permute(0, 2, 1, 3).reshape(batch, num_q, self.embed_dims)
+
+        out = self.norm1(queries + self.output_proj(sampled))
+        out = self.norm2(out + self.ffn(out))
+        return out.transpose(1, 2).reshape(batch, self.embed_dims, *self.grid_shape)
+
+    def current_depth_weight(self, points, ego2img, img_shape, depth, camera, seen):
+        """Depth probability of each point along the ray of its current-frame camera.
+
+        Args:
+            points (Tensor): float [B, M, 3] metres, current ego frame.
+            ego2img (Tensor): float [B, V, 4, 4]; views [0, num_cams) are the current frame.
+            img_shape (tuple of 2 ints): (H, W) in pixels.
+            depth (Tensor): float [B * num_cams, D, h, w], LSS depth probabilities.
+            camera (Tensor): int64 [B, M], the current-frame camera each point reads.
+            seen (Tensor): bool [B, M], whether any current camera sees the point.
+
+        Returns:
+            Tensor: float32 [B, M], 0 where no current camera sees the point (those samples
+            read nothing anyway).
+        """
+        batch, num = points.shape[:2]
+        homo = torch.cat([points, torch.ones_like(points[..., :1])], -1)
+        cam = torch.einsum('bvij,bmj->bvmi', ego2img[:, :self.num_cams].to(points.dtype), homo)
+        dist = cam[..., 2]                                               # [B, N, M]
+        uv = cam[..., :2] / dist.clamp_min(self.eps)[..., None]
+        uv = uv / uv.new_tensor([img_shape[1], img_shape[0]])
+        # Every camera's map is read at every point and the chosen camera picked afterwards:
+        # O(B N M), cheap next to the feature sampling, and no scatter by camera.
+        probs = lookup_depth_probability(depth.float(), uv.reshape(batch * self.num_cams,
+                                                                   num, 2),
+                                         dist.reshape(batch * self.num_cams, num),
+                                         img_shape, self.depth_bins)
+        probs = probs.view(batch, self.num_cams, num).gather(1, camera[:, None]).squeeze(1)
+        return probs * seen.to(probs.dtype)
