@@ -1,0 +1,107 @@
+# GD-OCC at toy scale: the toy nuScenes world (352 x 128 images, 2 frames) with a tiny
+# model (ResNet-18 from scratch, C = 32, 25 x 25 x 2 coarse grid -> 200 x 200 x 16 in 4
+# levels) that trains on CPU. Shapes, not accuracy, are the point.
+# Only the dataset base: `_base_/occ3d_evaluation.py` redefines `custom_imports` and
+# `occ_class_names`, which mmengine refuses as duplicate keys among bases; its evaluator
+# is restated below (same settings).
+_base_ = ['./_base_/datasets/toy_nuscenes.py']
+
+num_cams = 6
+embed_dims = 32
+num_classes = 17                      # non-free Occ3D classes; 17 = free
+grid_min = (-40.0, -40.0, -1.0)       # Occ3D range, metres, augmented current ego
+grid_shape = (200, 200, 16)           # full grid, 0.4 m
+voxel_size = 0.4
+num_proposal_levels = 4
+coarse_shape = (25, 25, 2)            # grid_shape / 2 ** (num_proposal_levels - 1)
+coarse_voxel = 3.2                    # voxel_size * 2 ** (num_proposal_levels - 1)
+depth_bins = (1.0, 45.0, 2.0)         # 22 bins: coarse, CPU-sized
+num_feat_levels = 3                   # FPN outputs at strides 8, 16, 32
+lss_level = 1                         # stride 16 = the LiDARDepthTarget stride
+
+model = dict(
+    type='GDOcc',
+    num_cams=num_cams,
+    lss_level=lss_level,
+    use_occ_scores=False,
+    data_preprocessor=dict(type='Det3DDataPreprocessor', mean={{_base_.img_norm_cfg.mean}},
+                           std={{_base_.img_norm_cfg.std}},
+                           bgr_to_rgb={{_base_.img_norm_cfg.bgr_to_rgb}},
+                           pad_size_divisor=32),
+    img_encoder=dict(
+        type='ImageEncoder', num_cams=num_cams, num_grad_frames=1,
+        # From scratch: no frozen stages, BN trains (every parameter must learn).
+        backbone=dict(type='mmdet.ResNet', depth=18, num_stages=4, out_indices=(1, 2, 3),
+                      frozen_stages=-1, norm_cfg=dict(type='BN', requires_grad=True),
+                      norm_eval=False, style='pytorch', with_cp=False, init_cfg=None),
+        neck=dict(type='mmdet.FPN', in_channels=[128, 256, 512], out_channels=embed_dims,
+                  num_outs=num_feat_levels)),
+    lss=dict(
+        type='LSSViewTransform', in_channels=embed_dims, context_channels=embed_dims,
+        depth_bins=depth_bins, grid_min=grid_min, grid_shape=coarse_shape,
+        voxel_size=coarse_voxel, downsample=16, mid_channels=embed_dims,
+        mlp_hidden_dims=(32,),
+        loss_depth=dict(type='DepthLoss', depth_bound=depth_bins, loss_weight=3.0)),
+    implicit=dict(
+        type='ImplicitViewTransform', embed_dims=embed_dims, grid_min=grid_min,
+        grid_shape=coarse_shape, voxel_size=coarse_voxel, num_points=4,
+        num_levels=num_feat_levels, num_groups=4, offset_range=coarse_voxel,
+        depth_bins=depth_bins, num_cams=num_cams, use_depth_weight=True),
+    fusion=dict(type='GatedVolumeFusion', channels=embed_dims, kernel_size=3),
+    proposal=dict(
+        type='SparseVoxelProposal', in_channels=embed_dims, embed_dims=embed_dims,
+        grid_shape=grid_shape, num_levels=num_proposal_levels,
+        topk_train=(200, 400, 800, 1600), topk_test=(200, 400, 800, 1600),
+        score_hidden_dims=32, prior_eps=1e-4,
+        loss_occ=dict(type='mmdet.CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
+    decoder=dict(
+        type='SparseVoxelDecoder', embed_dims=embed_dims, num_layers=2, num_heads=2,
+        ffn_dims=64, num_points=4, num_feat_levels=num_feat_levels, grid_min=grid_min,
+        grid_shape=grid_shape, voxel_size=voxel_size, window_size=8, chunk_size=128,
+        offset_range=0.8, dropout=0.0,
+        sampler=dict(type='MultiviewBilinearSampler', num_cams=num_cams)),
+    occ_head=dict(
+        type='MaskOccHead', num_classes=num_classes, embed_dims=embed_dims, num_queries=20,
+        num_layers=2, num_heads=2, ffn_dims=64, dropout=0.0, grid_min=grid_min,
+        grid_shape=grid_shape, voxel_size=voxel_size, free_label=num_classes,
+        attn_mask_threshold=0.5, score_threshold=0.3, occ_threshold=None,
+        thing_classes=(2, 3, 4, 5, 6, 7, 9, 10), panoptic=False,
+        match_cost=dict(cls=2.0, mask=5.0, dice=5.0),
+        loss_cls=dict(type='mmdet.CrossEntropyLoss', use_sigmoid=False, loss_weight=2.0,
+                      reduction='mean', class_weight=[1.0] * num_classes + [0.1]),
+        loss_mask=dict(type='mmdet.CrossEntropyLoss', use_sigmoid=True, reduction='mean',
+                       loss_weight=5.0),
+        loss_dice=dict(type='mmdet.DiceLoss', use_sigmoid=True, activate=True,
+                       reduction='mean', naive_dice=True, eps=1.0, loss_weight=5.0),
+        loss_lovasz=dict(type='LovaszSoftmaxLoss', loss_weight=1.0),
+        loss_geo_scal=dict(type='GeoScalLoss', free_label=num_classes, loss_weight=1.0),
+        loss_sem_scal=dict(type='SemScalLoss', free_label=num_classes, loss_weight=1.0)))
+
+val_evaluator = dict(type='OccupancyMetric', class_names={{_base_.occ_class_names}},
+                     use_image_mask=True)
+test_evaluator = val_evaluator
+
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=2e-4, weight_decay=1e-2),
+    clip_grad=dict(max_norm=35, norm_type=2))
+param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20)]
+train_cfg = dict(by_epoch=True, max_epochs=1, val_interval=1)
+val_cfg = dict()
+test_cfg = dict()
+
+default_scope = 'mmdet3d'
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=10),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', interval=1),
+    sampler_seed=dict(type='DistSamplerSeedHook'))
+env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork'),
+               dist_cfg=dict(backend='nccl'))
+log_level = 'INFO'
+load_from = None
+resume = False
+randomness = dict(seed=0, deterministic=False)
+# Every parameter receives a gradient every step (tests/models/test_gdocc_detector.py).
+find_unused_parameters = False
