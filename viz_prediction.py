@@ -46,6 +46,7 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from loaders.atomic_file import atomic_path  # noqa: E402
 from loaders.errors import DataFileError, missing_file  # noqa: E402
 from loaders.grid_io import load_npz_grids  # noqa: E402
 from loaders.occ3d import (FREE_LABEL, GRID_MIN, GRID_SHAPE, OCC3D_CLASS_NAMES,  # noqa: E402
@@ -307,13 +308,8 @@ def draw_sample(data_root, info, pred, gt, width, renderer=None):
 
 def save_png_atomic(image, path):
     """Writes ``image`` to ``path`` through a temporary file + rename."""
-    tmp = f'{path}.tmp-{os.getpid()}.png'
-    try:
+    with atomic_path(path, suffix='.png') as tmp:
         image.save(tmp, format='PNG')
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def build_parser():

@@ -1,12 +1,10 @@
 """mmengine evaluator metric for occupancy: RayIoU, mIoU and (panoptic configs) RayPQ."""
-import json
-import os
-
 import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
 from mmdet3d.registry import METRICS
 
+from .atomic_file import write_json_atomic
 from .occ3d import OCC3D_CLASS_NAMES
 from .old_metrics import Metric_mIoU
 from .ray_metrics import (THRESHOLDS, cast_pred_and_gt, raypq_counts, raypq_from_stats,
@@ -85,10 +83,6 @@ class OccupancyMetric(BaseMetric):
             pq = raypq_from_stats(sum(r['pq_stats'] for r in results), self.class_names)
             metrics.update({k: v for k, v in pq.items() if k != 'per_class'})
         if self.out_file:
-            os.makedirs(os.path.dirname(os.path.abspath(self.out_file)), exist_ok=True)
-            tmp = f'{self.out_file}.tmp'
-            with open(tmp, 'w') as f:
-                json.dump(dict(metrics, per_class_RayIoU=ray['per_class'],
-                               num_samples=len(results)), f, indent=2)
-            os.replace(tmp, self.out_file)
+            write_json_atomic(dict(metrics, per_class_RayIoU=ray['per_class'],
+                                   num_samples=len(results)), self.out_file)
         return metrics

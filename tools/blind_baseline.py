@@ -20,6 +20,7 @@ import numpy as np
 TOOLS = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(TOOLS), TOOLS]
 
+from loaders.atomic_file import atomic_path  # noqa: E402
 from loaders.errors import DataFileError  # noqa: E402
 from loaders.grid_io import load_npz_grids  # noqa: E402
 from loaders.occ3d import GRID_SHAPE, OCC3D_CLASS_NAMES  # noqa: E402
@@ -58,9 +59,8 @@ def main(argv=None):
     os.makedirs(args.out_dir, exist_ok=True)
     for info in val:
         path = os.path.join(args.out_dir, info['token'] + '.npz')
-        tmp = path + '.tmp.npz'
-        np.savez_compressed(tmp, pred=pred)
-        os.replace(tmp, path)
+        with atomic_path(path, suffix='.npz') as tmp:
+            np.savez_compressed(tmp, pred=pred)
     print(f'wrote {len(val)} image-blind predictions to {args.out_dir}')
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from loaders.atomic_file import atomic_path  # noqa: E402
 from loaders.ego_pose import invert_pose, pose_matrix  # noqa: E402
 from loaders.occ3d import NUSCENES_CAMERAS  # noqa: E402
 
@@ -192,14 +193,8 @@ def resolve_splits(root, version):
 def write_pickle_atomic(obj, path):
     """Pickles ``obj`` to ``path`` through a temporary file in the same folder, so readers
     never see a partial file and an interrupted run leaves the old one intact."""
-    tmp = f'{path}.tmp-{os.getpid()}'
-    try:
-        with open(tmp, 'wb') as f:
-            pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp, open(tmp, 'wb') as f:
+        pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def create_infos(root, version='v1.0-trainval', out_dir=None, occ_dir='occ3d', progress=True):

@@ -12,7 +12,6 @@ frame. Ground truth comes from each info's ``occ_path`` (relative to ``--data-ro
 ray origins from the infos' ego poses (``loaders.ego_pose``).
 """
 import argparse
-import json
 import os
 import pickle
 import sys
@@ -21,6 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from loaders.atomic_file import write_json_atomic  # noqa: E402
 from loaders.ego_pose import ray_origins_of_infos  # noqa: E402
 from loaders.errors import DataFileError, missing_file  # noqa: E402
 from loaders.grid_io import load_npz_grids  # noqa: E402
@@ -96,19 +96,6 @@ def evaluate(data_root, pred_dir, ann_file, progress=True):
                                zip(OCC3D_CLASS_NAMES[:-1], miou.per_class_iou()[:-1])}
     result['num_samples'] = len(infos)
     return result
-
-
-def write_json_atomic(obj, path):
-    """Writes ``obj`` as JSON through a temporary file + rename (no partial file)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f'{path}.tmp-{os.getpid()}'
-    try:
-        with open(tmp, 'w') as f:
-            json.dump(obj, f, indent=2)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def build_parser():
