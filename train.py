@@ -10,8 +10,7 @@ import argparse
 from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from models.runtime import (allow_mmengine_checkpoints, configure_launcher, default_work_dir,
-                            fail, load_config)
+from models.runtime import fail, prepare_config
 
 
 def parse_args():
@@ -28,9 +27,7 @@ def parse_args():
 
 def main():
     args = parse_args()
-    allow_mmengine_checkpoints()
-    cfg = configure_launcher(load_config(args.config, args.cfg_options))
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(args.config)
+    cfg = prepare_config(args)
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume:

@@ -9,8 +9,7 @@ import os
 from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from models.runtime import (allow_mmengine_checkpoints, configure_launcher, default_work_dir,
-                            fail, load_config)
+from models.runtime import fail, prepare_config
 
 
 def parse_args():
@@ -26,13 +25,11 @@ def parse_args():
 
 def main():
     args = parse_args()
-    allow_mmengine_checkpoints()
     if not os.path.isfile(args.weights):
         fail(f'checkpoint not found: {args.weights}')
-    cfg = configure_launcher(load_config(args.config, args.cfg_options))
+    cfg = prepare_config(args)
     if 'test_dataloader' not in cfg or 'test_evaluator' not in cfg:
         fail(f'{args.config} defines no test_dataloader / test_evaluator')
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(args.config)
     cfg.load_from = args.weights
     if args.out:
         evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) \

@@ -55,3 +55,13 @@ def allow_mmengine_checkpoints():
     entry points are the user's own files, so the pre-2.6 behaviour is restored for them.
     """
     os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+
+
+def prepare_config(args):
+    """The config an entry point runs: ``args.config`` loaded with ``args.cfg_options``,
+    the launcher chosen from the environment, ``work_dir`` resolved (``args.work_dir``, else
+    the config's, else work_dirs/<config name>), and mmengine checkpoints made loadable."""
+    allow_mmengine_checkpoints()
+    cfg = configure_launcher(load_config(args.config, args.cfg_options))
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(args.config)
+    return cfg
