@@ -55,14 +55,17 @@ class GDOcc(Base3DDetector):
         num_cams (int): cameras per frame.
         use_occ_scores (bool): pass the proposal's last-level logits to the head's
             ``predict`` (its ``occ_threshold`` then also frees voxels).
+        loss_mask_key (str or None): data field (bool/uint8 [X, Y, Z]) marking the voxels
+            whose labels supervise the proposal and the head, e.g. ``'mask_camera'`` (voxels
+            no camera observed carry no loss, as in Occ3D training practice); None = all.
         data_preprocessor (dict, optional): e.g. ``Det3DDataPreprocessor`` with the image
             normalisation; it turns ``inputs['img']`` into ``inputs['imgs']``.
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
     def __init__(self, img_encoder, lss, lss_level, implicit, fusion, proposal, decoder,
-                 occ_head, num_cams=6, use_occ_scores=False, data_preprocessor=None,
-                 init_cfg=None):
+                 occ_head, num_cams=6, use_occ_scores=False, loss_mask_key='mask_camera',
+                 data_preprocessor=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.img_encoder = MODELS.build(img_encoder)
         self.lss = MODELS.build(lss)
@@ -74,6 +77,7 @@ class GDOcc(Base3DDetector):
         self.occ_head = MODELS.build(occ_head)
         self.num_cams = int(num_cams)
         self.use_occ_scores = bool(use_occ_scores)
+        self.loss_mask_key = loss_mask_key
         # The proposal's coarse grid must be the view transforms' grid, or the volume
         # handed over would be reinterpreted at the wrong resolution.
         if tuple(self.lss.grid_shape) != tuple(self.proposal.level_shapes[0]) or \
@@ -130,7 +134,7 @@ class GDOcc(Base3DDetector):
             batch_data_samples (list of Det3DDataSample): besides the metainfo of
                 :meth:`extract_feat`, data fields ``gt_occ_sem`` uint8 [200, 200, 16]
                 (17 = free), ``gt_depth`` float [N, h, w] (metres at the LSS stride, 0 =
-                none) and, for panoptic heads, ``gt_occ_inst``.
+                none), the ``loss_mask_key`` field and, for panoptic heads, ``gt_occ_inst``.
 
         Returns:
             dict: ``loss_depth``, ``loss_proposal_l{l}`` per proposal level and the head's
@@ -145,12 +149,17 @@ class GDOcc(Base3DDetector):
                 all('gt_occ_inst' in s for s in batch_data_samples):
             gt_inst = _stack_field(batch_data_samples, 'gt_occ_inst', device)
 
+        valid = None
+        if self.loss_mask_key is not None:
+            valid = _stack_field(batch_data_samples, self.loss_mask_key, device).bool()
+
         losses = {}
         losses.update(self.lss.loss(out['depth'], gt_depth))
         losses.update(self.proposal.loss(out['proposal']['levels'],
-                                         gt_sem != self.occ_head.free_label))
+                                         gt_sem != self.occ_head.free_label, valid))
         preds = self.occ_head(out['proposal']['coords'], out['feats'])
-        losses.update(self.occ_head.loss(preds, out['proposal']['coords'], gt_sem, gt_inst))
+        losses.update(self.occ_head.loss(preds, out['proposal']['coords'], gt_sem, gt_inst,
+                                         valid))
         return losses
 
     # ------------------------------------------------------------------------ inference

@@ -8,9 +8,11 @@ threshold), self-attention among queries and an FFN; a prediction is made before
 layer and after every layer, and every prediction is supervised (deep supervision).
 
 Free voxels are never a target: a kept voxel that no mask claims is free. Per-voxel class
-probabilities for the Lovasz / scene-class-affinity losses are therefore
-``s_c = sum_q p_q(c) sigmoid(m_q)`` for the non-free classes and ``max(0, 1 - sum_c s_c)``
-for free, normalised to sum to 1.
+probabilities for the Lovasz / scene-class-affinity losses are therefore the scores
+``s_c = sum_q p_q(c) sigmoid(m_q)`` of the non-free classes and, for free, the no-object
+mass ``sum_q p_q(no-object) sigmoid(m_q)`` plus ``1 - max_q sigmoid(m_q)`` (no query claims
+the voxel), normalised to sum to 1. Every term keeps a gradient: with many queries the
+scores may sum above 1, and a free probability clamped at 0 would stall those losses.
 
 Coordinates are int64 (x, y, z) indices of the full grid (``grid_shape``, Occ3D 200 x 200
 x 16); ground truth is the Occ3D semantic grid (``free_label`` = 17).
@@ -23,6 +25,9 @@ from scipy.optimize import linear_sum_assignment
 
 from mmdet3d.registry import MODELS
 from ..decoders.sparse_voxel_decoder import VoxelPositionalEncoding, voxel_centres
+
+# sigmoid(-1e4) = 0 and softplus(-1e4) = 0 in float32 and float16 alike.
+_IGNORED_LOGIT = -1e4
 
 
 class _QueryLayer(nn.Module):
@@ -176,7 +181,7 @@ class MaskOccHead(BaseModule):
         return blocked & ~blocked.all(-1, keepdim=True)
 
     # ----------------------------------------------------------------------------- targets
-    def get_targets(self, coords, gt_occ_sem, gt_occ_inst=None):
+    def get_targets(self, coords, gt_occ_sem, gt_occ_inst=None, valid=None):
         """Ground truth of one sample on its kept voxels.
 
         Args:
@@ -184,42 +189,50 @@ class MaskOccHead(BaseModule):
             gt_occ_sem (Tensor): uint8/int [X, Y, Z] Occ3D labels (``free_label`` = free).
             gt_occ_inst (Tensor, optional): int [X, Y, Z] instance ids; used for
                 ``thing_classes`` when given.
+            valid (Tensor, optional): bool/0-1 [X, Y, Z], True where the label is known
+                (e.g. the camera mask); None = everywhere.
 
         Returns:
-            tuple: ``labels`` int64 [G] target classes, ``masks`` float [G, K] 0/1 and
-            ``voxel_labels`` int64 [K] (free included). One target per non-free class
-            present, or per (class, instance) for thing classes when ``gt_occ_inst`` is given.
+            tuple: ``labels`` int64 [G] target classes, ``masks`` float [G, K] 0/1 (0 on
+            invalid voxels), ``voxel_labels`` int64 [K] (free included) and
+            ``voxel_valid`` bool [K]. One target per non-free class present on valid
+            voxels, or per (class, instance) for thing classes when ``gt_occ_inst`` is given.
         """
         index = (coords[:, 0], coords[:, 1], coords[:, 2])
         voxel_labels = gt_occ_sem[index].long()
+        voxel_valid = torch.ones_like(voxel_labels, dtype=torch.bool) if valid is None \
+            else valid[index].bool()
         keys = voxel_labels.clone()
         if gt_occ_inst is not None and self.thing_classes:
             # One key per (class, instance) on thing voxels; classes stay < num_classes + 1.
             thing = torch.isin(voxel_labels, voxel_labels.new_tensor(self.thing_classes))
             inst = gt_occ_inst[index].long()
             keys = torch.where(thing, voxel_labels + (self.num_classes + 1) * (inst + 1), keys)
-        keys = torch.where(voxel_labels == self.free_label, torch.full_like(keys, -1), keys)
+        keys = torch.where((voxel_labels == self.free_label) | ~voxel_valid,
+                           torch.full_like(keys, -1), keys)
         unique = torch.unique(keys)
         unique = unique[unique >= 0]
         masks = (keys[None] == unique[:, None]).float()
         labels = unique % (self.num_classes + 1)
-        return labels, masks, voxel_labels
+        return labels, masks, voxel_labels, voxel_valid
 
     # ---------------------------------------------------------------------------- matching
     @torch.no_grad()
-    def match_cost_matrix(self, cls_logits, mask_logits, gt_labels, gt_masks):
+    def match_cost_matrix(self, cls_logits, mask_logits, gt_labels, gt_masks, num_voxels=None):
         """Matching cost of every (query, target) pair.
 
         Args:
             cls_logits (Tensor): float [N, num_classes + 1].
-            mask_logits (Tensor): float [N, K].
+            mask_logits (Tensor): float [N, K]; voxels to leave out carry a large negative
+                logit (no BCE / dice contribution against a 0 target).
             gt_labels (Tensor): int64 [G].
             gt_masks (Tensor): float [G, K] 0/1.
+            num_voxels (int, optional): voxels the BCE is averaged over (default K).
 
         Returns:
             Tensor: float [N, G] = w_cls * (-p(class)) + w_mask * mean BCE + w_dice * dice.
         """
-        num_voxels = mask_logits.shape[1]
+        num_voxels = mask_logits.shape[1] if num_voxels is None else num_voxels
         cost_cls = -cls_logits.softmax(-1)[:, gt_labels]
         # BCE(x, t) = t softplus(-x) + (1 - t) softplus(x), averaged over voxels.
         cost_mask = (F.softplus(-mask_logits) @ gt_masks.T
@@ -230,10 +243,11 @@ class MaskOccHead(BaseModule):
         return (self.match_cost['cls'] * cost_cls + self.match_cost['mask'] * cost_mask
                 + self.match_cost['dice'] * cost_dice)
 
-    def hungarian_match(self, cls_logits, mask_logits, gt_labels, gt_masks):
+    def hungarian_match(self, cls_logits, mask_logits, gt_labels, gt_masks, num_voxels=None):
         """Optimal one-to-one assignment (scipy); returns int64 (query_index [G'],
         target_index [G']) with G' = min(N, G)."""
-        cost = self.match_cost_matrix(cls_logits, mask_logits, gt_labels, gt_masks)
+        cost = self.match_cost_matrix(cls_logits, mask_logits, gt_labels, gt_masks,
+                                      num_voxels)
         rows, cols = linear_sum_assignment(cost.float().cpu().numpy())
         device = cls_logits.device
         return (torch.as_tensor(rows, dtype=torch.long, device=device),
@@ -250,13 +264,14 @@ class MaskOccHead(BaseModule):
         Returns:
             Tensor: float [B, K, num_classes + 1], rows sum to 1 (see the module docstring).
         """
-        class_prob = cls_logits.softmax(-1)[..., :self.num_classes]
-        scores = torch.einsum('bnc,bnk->bkc', class_prob, mask_logits.sigmoid())
-        free = (1 - scores.sum(-1, keepdim=True)).clamp_min(0)
-        probs = torch.cat([scores, free], -1)
+        mask_prob = mask_logits.sigmoid()
+        scores = torch.einsum('bnc,bnk->bkc', cls_logits.softmax(-1), mask_prob)
+        unclaimed = 1 - mask_prob.max(1).values                                  # [B, K]
+        probs = torch.cat([scores[..., :self.num_classes],
+                           scores[..., self.num_classes:] + unclaimed[..., None]], -1)
         return probs / probs.sum(-1, keepdim=True).clamp_min(1e-6)
 
-    def loss(self, preds, coords, gt_occ_sem, gt_occ_inst=None):
+    def loss(self, preds, coords, gt_occ_sem, gt_occ_inst=None, valid=None):
         """Deep-supervised losses of every prediction.
 
         Args:
@@ -264,6 +279,8 @@ class MaskOccHead(BaseModule):
             coords (Tensor): int64 [B, K, 3] kept voxel indices.
             gt_occ_sem (Tensor or list): [B, X, Y, Z] (or B tensors [X, Y, Z]) Occ3D labels.
             gt_occ_inst (Tensor or list, optional): instance ids, same layout.
+            valid (Tensor or list, optional): bool/0-1 [B, X, Y, Z], True where the labels
+                are known (Occ3D's camera mask); kept voxels outside it get no loss.
 
         Returns:
             dict: ``loss_cls``, ``loss_mask``, ``loss_dice`` (+ ``loss_lovasz``,
@@ -272,7 +289,8 @@ class MaskOccHead(BaseModule):
         """
         batch = coords.shape[0]
         targets = [self.get_targets(coords[b], gt_occ_sem[b],
-                                    None if gt_occ_inst is None else gt_occ_inst[b])
+                                    None if gt_occ_inst is None else gt_occ_inst[b],
+                                    None if valid is None else valid[b])
                    for b in range(batch)]
         num_preds = len(preds['cls_logits'])
         losses = {}
@@ -286,15 +304,21 @@ class MaskOccHead(BaseModule):
         batch, num_queries = cls_logits.shape[:2]
         cls_targets = cls_logits.new_full((batch, num_queries), self.num_classes,
                                           dtype=torch.long)
-        matched_pred, matched_gt = [], []
-        for b, (labels, masks, _) in enumerate(targets):
+        voxel_valid = torch.stack([t[3] for t in targets])                      # [B, K]
+        # Invalid voxels get a logit whose BCE and dice against their 0 target vanish, with
+        # no gradient; the BCE is averaged over valid voxels only.
+        mask_logits = mask_logits.masked_fill(~voxel_valid[:, None], _IGNORED_LOGIT)
+        matched_pred, matched_gt, num_valid = [], [], []
+        for b, (labels, masks, _, _) in enumerate(targets):
             if labels.numel() == 0:
                 continue
+            valid_count = int(voxel_valid[b].sum())
             query_index, target_index = self.hungarian_match(cls_logits[b], mask_logits[b],
-                                                             labels, masks)
+                                                             labels, masks, valid_count)
             cls_targets[b, query_index] = labels[target_index]
             matched_pred.append(mask_logits[b, query_index])
             matched_gt.append(masks[target_index])
+            num_valid.append(valid_count * len(query_index))
 
         class_weight = getattr(self.loss_cls, 'class_weight', None)
         class_weight = cls_logits.new_ones(self.num_classes + 1) if class_weight is None \
@@ -305,14 +329,15 @@ class MaskOccHead(BaseModule):
         if matched_pred:
             pred, gt = torch.cat(matched_pred), torch.cat(matched_gt)
             losses['loss_mask'] = self.loss_mask(pred.reshape(-1), gt.reshape(-1),
-                                                 avg_factor=pred.numel())
+                                                 avg_factor=max(sum(num_valid), 1))
             losses['loss_dice'] = self.loss_dice(pred, gt, avg_factor=pred.shape[0])
         else:  # nothing to match anywhere: zero losses that keep the graph
             losses['loss_mask'] = losses['loss_dice'] = mask_logits.sum() * 0.0
 
         if self.loss_lovasz or self.loss_geo_scal or self.loss_sem_scal:
-            probs = self.voxel_probs(cls_logits, mask_logits).flatten(0, 1)
-            voxel_labels = torch.cat([t[2] for t in targets])
+            keep = voxel_valid.flatten()
+            probs = self.voxel_probs(cls_logits, mask_logits).flatten(0, 1)[keep]
+            voxel_labels = torch.cat([t[2] for t in targets])[keep]
             for name, fn in (('loss_lovasz', self.loss_lovasz),
                              ('loss_geo_scal', self.loss_geo_scal),
                              ('loss_sem_scal', self.loss_sem_scal)):

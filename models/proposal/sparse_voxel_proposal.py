@@ -42,7 +42,7 @@ class SparseVoxelProposal(BaseModule):
         prior_eps (float): added to the prior mass before the log, so empty voxels
             (mass 0) get a finite, very negative log-prior instead of -inf.
         loss_occ (dict): config of the binary occupancy loss, called as
-            ``loss(logits [N], target [N] float 0/1)``, e.g. ``dict(type=
+            ``loss(logits [N], target [N] float 0/1, weight=[N], avg_factor=float)``, e.g. ``dict(type=
             'mmdet.CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)``.
         init_cfg (dict, optional): mmengine initialisation config.
     """
@@ -158,14 +158,18 @@ class SparseVoxelProposal(BaseModule):
             -1, -1, *t.shape[2:]))
         return gather(coords), gather(feats), gather(log_prior), gather(logits)
 
-    def loss(self, levels, gt_occupied):
+    def loss(self, levels, gt_occupied, valid=None):
         """Binary occupancy loss on every scored voxel of every level.
 
         Args:
             levels (list of dict): ``forward(...)['levels']``.
             gt_occupied (Tensor): bool/0-1 [B, X, Y, Z] at ``grid_shape``, True where the
-                voxel is not free. A coarse voxel is occupied when any of the fine voxels it
-                covers is (max-pooling).
+                voxel is not free.
+            valid (Tensor, optional): bool/0-1 [B, X, Y, Z], True where the ground truth is
+                known (e.g. Occ3D's camera mask); other voxels are left out. None = all.
+
+        A coarse voxel is occupied when any valid fine voxel it covers is occupied, and
+        valid when any of them is valid (max-pooling).
 
         Returns:
             dict: ``loss_proposal_l{l}`` scalar per level.
@@ -173,15 +177,25 @@ class SparseVoxelProposal(BaseModule):
         if tuple(gt_occupied.shape[1:]) != self.grid_shape:
             raise ValueError(f'gt_occupied must be [B, {self.grid_shape}], got '
                              f'{tuple(gt_occupied.shape)}')
-        gt = gt_occupied.float()[:, None]
+        if valid is None:
+            valid = torch.ones_like(gt_occupied, dtype=torch.bool)
+        elif valid.shape != gt_occupied.shape:
+            raise ValueError(f'valid must be shaped like gt_occupied {tuple(gt_occupied.shape)}, '
+                             f'got {tuple(valid.shape)}')
+        valid = valid.bool()
+        gt = (gt_occupied.bool() & valid).float()[:, None]
+        valid = valid.float()[:, None]
         losses = {}
         for l, level in enumerate(levels):
             factor = 2 ** (self.num_levels - 1 - l)
             gt_level = F.max_pool3d(gt, factor) if factor > 1 else gt
+            valid_level = F.max_pool3d(valid, factor) if factor > 1 else valid
             _, _, sx, sy, sz = gt_level.shape
             c = level['coords']
             flat = (c[..., 0] * sy + c[..., 1]) * sz + c[..., 2]                  # [B, M_l]
-            target = gt_level.flatten(1).gather(1, flat)
-            losses[f'loss_proposal_l{l}'] = self.loss_occ(level['logits'].reshape(-1),
-                                                          target.reshape(-1))
+            target = gt_level.flatten(1).gather(1, flat).reshape(-1)
+            weight = valid_level.flatten(1).gather(1, flat).reshape(-1)
+            losses[f'loss_proposal_l{l}'] = self.loss_occ(
+                level['logits'].reshape(-1), target, weight=weight,
+                avg_factor=weight.sum().clamp_min(1.0))
         return losses

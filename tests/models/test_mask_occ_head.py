@@ -73,15 +73,15 @@ def test_matching_equals_brute_force():
 def test_targets_semantic_and_panoptic():
     coords, gt, inst = _scene()
     head = MODELS.build(_cfg())
-    labels, masks, voxel_labels = head.get_targets(coords[0], gt[0])
+    labels, masks, voxel_labels, _ = head.get_targets(coords[0], gt[0])
     assert labels.tolist() == [4, 7, 11] and masks.shape == (3, 84)
     assert masks.sum().item() == 68 and (voxel_labels == FREE).sum().item() == 16
-    labels, masks, _ = head.get_targets(coords[0], gt[0], inst[0])
+    labels, masks, _, _ = head.get_targets(coords[0], gt[0], inst[0])
     assert sorted(labels.tolist()) == [4, 7, 11]
     # Two cars with different ids become two targets.
     inst2 = inst.clone()
     inst2[0, 3, 2, 1] = 5
-    labels, masks, _ = head.get_targets(coords[0], gt[0], inst2[0])
+    labels, masks, _, _ = head.get_targets(coords[0], gt[0], inst2[0])
     assert sorted(labels.tolist()) == [4, 4, 7, 11]
 
 
@@ -112,7 +112,7 @@ def test_loss_without_any_target_is_zero_but_defined():
 
 
 def _perfect(head, coords, gt, inst=None):
-    labels, masks, _ = head.get_targets(coords[0], gt[0], None if inst is None else inst[0])
+    labels, masks, _, _ = head.get_targets(coords[0], gt[0], None if inst is None else inst[0])
     cls = torch.full((1, 6, NUM_CLASSES + 1), -30.0)
     cls[0, :, NUM_CLASSES] = 30.0
     mask = torch.full((1, 6, coords.shape[1]), -30.0)
@@ -156,3 +156,39 @@ def test_panoptic_inference_gives_instances():
     assert ids.dtype == torch.int32 and ids.shape == GRID
     assert ids[2, 2, 1] != ids[3, 2, 1] and ids[2, 2, 1] > 0 and ids[6, 6, 1] == ids[6, 6, 2] > 0
     assert (ids[gt[0] == 11] == 0).all() and (ids[gt[0] == FREE] == 0).all()
+
+
+def test_voxels_outside_the_valid_mask_get_no_loss_and_no_gradient():
+    torch.manual_seed(0)
+    coords, gt, _ = _scene()
+    head = MODELS.build(_cfg())
+    valid = torch.ones_like(gt, dtype=torch.bool)
+    valid[0, :4] = False                                     # x < 4 unknown
+    feats = torch.randn(1, coords.shape[1], 16)
+    preds = head(coords, feats)
+    mask_logits = [m.detach().requires_grad_() for m in preds['mask_logits']]
+    preds = dict(cls_logits=preds['cls_logits'], mask_logits=mask_logits)
+    sum(head.loss(preds, coords, gt, valid=valid).values()).backward()
+    outside = coords[0, :, 0] < 4
+    for logits in mask_logits:
+        assert logits.grad[0][:, outside].abs().max() == 0
+        assert logits.grad[0][:, ~outside].abs().max() > 0
+    # Labels outside the mask do not change the losses.
+    relabelled = gt.clone()
+    relabelled[0, :4] = 4
+    a = head.loss(preds, coords, gt, valid=valid)
+    b = head.loss(preds, coords, relabelled, valid=valid)
+    for name in a:
+        assert torch.allclose(a[name], b[name]), name
+
+
+def test_voxel_probs_keep_a_free_gradient_when_queries_overlap():
+    """Many confident masks over one voxel: scores sum above 1, yet the free probability
+    still moves with the mask logits (a clamp at 0 would freeze the scal losses)."""
+    head = MODELS.build(_cfg())
+    cls = torch.zeros(1, 6, NUM_CLASSES + 1)
+    mask = torch.full((1, 6, 3), 3.0, requires_grad=True)
+    probs = head.voxel_probs(cls, mask)
+    assert torch.allclose(probs.sum(-1), torch.ones(1, 3))
+    probs[..., FREE].sum().backward()
+    assert mask.grad.abs().sum() > 0

@@ -89,3 +89,20 @@ def test_loss_uses_max_pooled_gt_and_decreases():
     flat = (level0['coords'][0] * torch.tensor([8, 2, 1])).sum(-1)
     prob = level0['logits'][0].sigmoid()
     assert prob[flat == 3 * 8 + 0 * 2 + 1].item() > 0.5
+
+
+def test_loss_leaves_out_invalid_voxels():
+    torch.manual_seed(0)
+    model = MODELS.build(_cfg())
+    volume, prior = _inputs(batch=1)
+    out = model(volume, prior)
+    gt = torch.zeros(1, *GRID, dtype=torch.bool)
+    gt[0, :8, :, :2] = True
+    valid = torch.zeros_like(gt)
+    valid[0, 8:] = True                     # only the empty half is observed
+    masked = model.loss(out['levels'], gt, valid)
+    # Occupancy where nothing is observed must not matter.
+    assert all(torch.equal(masked[k], v) for k, v in
+               model.loss(out['levels'], torch.zeros_like(gt), valid).items())
+    assert not torch.equal(masked['loss_proposal_l0'],
+                           model.loss(out['levels'], gt)['loss_proposal_l0'])
