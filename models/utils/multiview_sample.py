@@ -6,9 +6,11 @@ the matrices). In each frame the point reads the first camera that sees it (in f
 camera and inside the image); the feature pyramid levels are mixed with per-point weights, and
 the frames in which the point is seen are averaged. Points seen in no frame read zero.
 
-Pixel convention: the image spans [0, W] x [0, H] in the pixel coordinates ``ego2img``
-produces; sampling is ``grid_sample(align_corners=False, padding_mode='zeros')`` of
-(u / W, v / H), the convention of the compiled ``multiview_sampling`` op
+Pixel convention: ``ego2img`` produces pixel coordinates with pixel (i, j)'s centre at
+(u, v) = (i, j) (OpenCV intrinsics, the convention LSS's frustum uses too), so the image
+spans [-0.5, W - 0.5] x [-0.5, H - 0.5]; sampling is ``grid_sample(align_corners=False,
+padding_mode='zeros')`` of ((u + 0.5) / W, (v + 0.5) / H), which puts pixel centres at
+((i + 0.5) / W, (j + 0.5) / H), the convention of the compiled ``multiview_sampling`` op
 (``models/ops/multiview_sampling.py``), which can replace this module by registering a
 sampler with the same ``forward``: it takes one view per point and frame, i.e. points
 [B, Q, P * T, 2] with a view index.
@@ -34,15 +36,16 @@ def project_points(points, ego2img, img_shape, eps):
         eps (float): minimum camera depth (metres) of a visible point.
 
     Returns:
-        tuple(Tensor, Tensor): normalised image coordinates float [B, V, N, 2] (x = u / W,
-        y = v / H, [0, 1] inside) and visibility bool [B, V, N].
+        tuple(Tensor, Tensor): normalised image coordinates float [B, V, N, 2]
+        (x = (u + 0.5) / W, y = (v + 0.5) / H, [0, 1] inside; see the module docstring) and
+        visibility bool [B, V, N].
     """
     homo = torch.cat([points, torch.ones_like(points[..., :1])], -1)
     cam = torch.einsum('bvij,bnj->bvni', ego2img.to(points.dtype), homo)
     depth = cam[..., 2]
     height, width = img_shape
     uv = cam[..., :2] / depth.clamp_min(eps)[..., None]
-    uv = uv / uv.new_tensor([width, height])
+    uv = (uv + 0.5) / uv.new_tensor([width, height])
     visible = (depth > eps) & (uv >= 0).all(-1) & (uv <= 1).all(-1)
     return uv, visible
 

@@ -14,11 +14,11 @@ Frames and conventions:
   to ``(u d, v d, d, 1)`` of view v (past frames included, so ego motion is already inside
   the matrices); views are frame-major, ``view = t * num_cams + camera``, frame 0 current.
 - Feature sampling follows the decoder's :func:`models.utils.multiview_sample.project_points`
-  (normalised ``(u / W, v / H)``, [0, 1] = inside the image), so both stages read the same
+  (normalised ``((u + 0.5) / W, (v + 0.5) / H)``, [0, 1] = inside the image), so both stages read the same
   image positions. In each frame a point reads the first camera that has it in front
   (d > eps) and inside the image; frames that see it are averaged.
-- The depth lookup follows the LSS convention (``models/view_transforms/lss.py``): pixel
-  centres at integer (u, v), feature cell j of stride s centred at pixel ``j s + (s - 1) / 2``,
+- The depth lookup uses the same positions, which match the LSS convention
+  (``models/view_transforms/lss.py``): pixel centres at integer (u, v), feature cell j of stride s centred at pixel ``j s + (s - 1) / 2``,
   depth bin k of ``depth_bins = (d_min, d_max, step)`` centred at ``d_min + (k + 0.5) step``.
   The lookup is bilinear in (u, v) between cell centres (clamped at the border cells) and
   linear in depth between bin centres (clamped to the first / last bin inside
@@ -46,8 +46,8 @@ def lookup_depth_probability(depth_probs, uv, depth, img_shape, depth_bins):
         depth_probs (Tensor): float [M, D, h, w], softmax depth distributions of M images
             (e.g. LSS's ``depth`` [B * N, D, h, w]); the cells tile the augmented image, stride
             ``W / w`` (= ``H / h``).
-        uv (Tensor): float [M, K, 2], normalised positions ``(u / W, v / H)`` of K points in
-            their image (the decoder's convention, see the module docstring).
+        uv (Tensor): float [M, K, 2], normalised positions ``((u + 0.5) / W, (v + 0.5) /
+            H)`` of K points in their image (``project_points``' convention).
         depth (Tensor): float [M, K], depth d of each point along the optical axis, metres.
         img_shape (tuple of 2 ints): (H, W) of the augmented image in pixels.
         depth_bins (sequence of 3 floats): (d_min, d_max, step), as in LSS.
@@ -58,14 +58,11 @@ def lookup_depth_probability(depth_probs, uv, depth, img_shape, depth_bins):
         ``depth_probs``, ``uv`` and ``depth``.
     """
     d_min, d_max, _ = (float(v) for v in depth_bins)
-    height, width = img_shape
-    # (u / W) -> grid_sample's [-1, 1] with align_corners=False over the w cells: cell j's
-    # centre, pixel j s + (s - 1) / 2, must land on (j + 0.5) / w, i.e. x = (u + 0.5) / W.
-    # Same for depth: bin k's centre d_min + (k + 0.5) step lands on (k + 0.5) / D.
-    x = uv[..., 0] + 0.5 / width
-    y = uv[..., 1] + 0.5 / height
+    # With align_corners=False, LSS cell j's centre, pixel j s + (s - 1) / 2, lands on
+    # (j + 0.5) / w exactly when x = (u + 0.5) / W, which is what ``uv`` holds. Same for
+    # depth: bin k's centre d_min + (k + 0.5) step lands on (k + 0.5) / D.
     z = (depth - d_min) / (d_max - d_min)
-    grid = torch.stack([x, y, z], dim=-1).to(depth_probs.dtype) * 2 - 1     # [M, K, 3]
+    grid = torch.cat([uv, z[..., None]], dim=-1).to(depth_probs.dtype) * 2 - 1  # [M, K, 3]
     # 'border' padding: points between the outermost centre and the image edge (or d_min /
     # the last bin centre) take the edge value rather than fading towards zero.
     sampled = F.grid_sample(depth_probs[:, None], grid[:, None, None], mode='bilinear',
@@ -298,7 +295,7 @@ class ImplicitViewTransform(BaseModule):
         cam = torch.einsum('bvij,bmj->bvmi', ego2img[:, :self.num_cams].to(points.dtype), homo)
         dist = cam[..., 2]                                               # [B, N, M]
         uv = cam[..., :2] / dist.clamp_min(self.eps)[..., None]
-        uv = uv / uv.new_tensor([img_shape[1], img_shape[0]])
+        uv = (uv + 0.5) / uv.new_tensor([img_shape[1], img_shape[0]])
         # Every camera's map is read at every point and the chosen camera picked afterwards:
         # O(B N M), cheap next to the feature sampling, and no scatter by camera.
         probs = lookup_depth_probability(depth.float(), uv.reshape(batch * self.num_cams,

@@ -92,8 +92,8 @@ def test_depth_lookup_hand_built_map():
                              + probs[0, 2, 1, 3] + probs[0, 3, 1, 3]) / 4,
                             torch.tensor(0.0), torch.tensor(0.0)])
     torch.testing.assert_close(weight[0], expected)
-    # Directly, in the normalised (u / W, v / H) convention.
-    uv = torch.tensor([[[9.5 / IMG_W, 5.5 / IMG_H]]])
+    # Directly, in the normalised ((u + 0.5) / W, (v + 0.5) / H) convention.
+    uv = torch.tensor([[[10.0 / IMG_W, 6.0 / IMG_H]]])
     torch.testing.assert_close(
         lookup_depth_probability(probs, uv, torch.tensor([[6.5]]), (IMG_H, IMG_W),
                                  DEPTH_BINS), probs[0, 5, 1, 2].view(1, 1))

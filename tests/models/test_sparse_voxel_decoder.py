@@ -26,13 +26,14 @@ def test_sampler_picks_the_camera_that_sees_the_point_and_interpolates():
     ramp = torch.arange(w, dtype=torch.float32).expand(h, w)
     feats = torch.stack([ramp, 100 + ramp]).view(1, 2, 1, h, w)  # [B, V, C=1, h, w]
     ego2img = torch.stack([_cam(+1), _cam(-1)])[None]
-    # u = 32 + 16 y / depth; feature column j has its centre at u = (j + 0.5) * 8.
-    points = torch.tensor([[[[10.0, 0.0, 0.0],      # cam 0, u = 32 -> column 3.5
-                             [-4.0, 2.0, 0.0],      # cam 1 (depth 4): u = 32 - 16 y / x = 40 -> 4.5
+    # u = 32 + 16 y / depth; pixel centres sit at integer u, so feature column j (stride 8)
+    # has its centre at u = 8 j + 3.5.
+    points = torch.tensor([[[[10.0, 0.0, 0.0],      # cam 0, u = 32 -> column 3.5625
+                             [-4.0, 2.0, 0.0],      # cam 1 (depth 4): u = 40 -> 4.5625
                              [0.0, 0.0, 10.0]]]])   # above the ego: no camera sees it
     out = sampler([feats], points, ego2img, IMG, torch.ones(1, 1, 3, 1))
     assert out.shape == (1, 1, 3, 1)
-    assert out[0, 0, :, 0].tolist() == pytest.approx([3.5, 104.5, 0.0])
+    assert out[0, 0, :, 0].tolist() == pytest.approx([3.5625, 104.5625, 0.0])
 
 
 def test_sampler_averages_frames_that_see_the_point_and_mixes_levels():
