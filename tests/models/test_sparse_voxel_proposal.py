@@ -89,3 +89,14 @@ def test_loss_uses_max_pooled_gt_and_decreases():
     flat = (level0['coords'][0] * torch.tensor([8, 2, 1])).sum(-1)
     prob = level0['logits'][0].sigmoid()
     assert prob[flat == 3 * 8 + 0 * 2 + 1].item() > 0.5
+
+
+def test_without_prior_scores_ignore_the_prior():
+    torch.manual_seed(0)
+    model = MODELS.build(_cfg(use_prior=False)).eval()
+    volume, prior = _inputs()
+    out = model(volume, None)
+    again = model(volume, prior * 100)
+    assert torch.equal(out['coords'], again['coords'])
+    assert torch.equal(out['scores'], again['scores'])
+    assert model.coarse_scorer[0].in_channels == 8  # embed_dims, no prior channel
