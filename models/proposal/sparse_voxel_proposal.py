@@ -118,9 +118,10 @@ class SparseVoxelProposal(BaseModule):
             raise ValueError(f'SparseVoxelProposal: volume must be [B, C, '
                              f'{", ".join(map(str, self.level_shapes[0]))}], got '
                              f'{tuple(volume.shape)}')
-        if self.use_prior and prior.shape != (volume.shape[0], 1, *volume.shape[2:]):
+        if self.use_prior and (prior is None or
+                               prior.shape != (volume.shape[0], 1, *volume.shape[2:])):
             raise ValueError(f'SparseVoxelProposal: prior must be [B, 1, X, Y, Z] like the '
-                             f'volume, got {tuple(prior.shape)}')
+                             f'volume, got {None if prior is None else tuple(prior.shape)}')
         topk = self.topk_train if self.training else self.topk_test
         batch = volume.shape[0]
         feats = self.input_proj(volume)

@@ -1,4 +1,5 @@
 """Shared model utilities."""
+from .feature_cache import ImageFeatureCache, view_keys
 from .multiview_sample import MultiviewBilinearSampler, project_points
 
-__all__ = ['MultiviewBilinearSampler', 'project_points']
+__all__ = ['ImageFeatureCache', 'MultiviewBilinearSampler', 'project_points', 'view_keys']
