@@ -1,5 +1,7 @@
 """Shared model utilities."""
 from .feature_cache import ImageFeatureCache, view_keys
-from .multiview_sample import MultiviewBilinearSampler, project_points
+from .multiview_sample import (CompiledMultiviewSampler, MultiviewBilinearSampler,
+                               project_points)
 
-__all__ = ['ImageFeatureCache', 'MultiviewBilinearSampler', 'project_points', 'view_keys']
+__all__ = ['CompiledMultiviewSampler', 'ImageFeatureCache', 'MultiviewBilinearSampler',
+           'project_points', 'view_keys']
