@@ -70,3 +70,22 @@ def test_unknown_metric_type_is_a_clear_error():
     init_default_scope('mmdet3d')
     with pytest.raises(KeyError, match='NoSuchMetric'):
         METRICS.build(dict(type='NoSuchMetric'))
+
+
+def test_paper_config_settings_and_size():
+    from mmdet3d.registry import MODELS
+    cfg = Config.fromfile(os.path.join(ROOT, 'configs', 'r50_nuimg_704x256_8f.py'))
+    init_default_scope('mmdet3d')
+    assert cfg.num_frames == 8 and tuple(cfg.image_size) == (704, 256)
+    assert cfg.total_batch_size == 8 and cfg.train_dataloader.batch_size == 1
+    optim = cfg.optim_wrapper
+    assert optim.optimizer.lr == 5e-4 and optim.optimizer.weight_decay == 0.01
+    assert optim.paramwise_cfg.custom_keys['img_encoder.backbone'].lr_mult == 0.1
+    assert optim.clip_grad.max_norm == 35
+    assert cfg.model.img_encoder.init_cfg.type == 'Pretrained'
+    model = MODELS.build(cfg.model)
+    assert model.lss.num_bins == 88 and model.occ_head.num_queries == 100
+    assert model.proposal.level_shapes == [(25, 25, 2), (50, 50, 4), (100, 100, 8),
+                                           (200, 200, 16)]
+    # The figure the README gives.
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 2) == 39.07
