@@ -144,8 +144,10 @@ class GDOcc(Base3DDetector):
         Returns:
             list of Tensor: one per neck level, float [B, V, C, H_l, W_l].
         """
+        if self.training or not self.test_feature_cache:
+            return self.img_encoder(imgs)
         keys = [view_keys(s.metainfo) for s in batch_data_samples]
-        if self.training or not self.test_feature_cache or any(k is None for k in keys):
+        if any(k is None for k in keys):
             return self.img_encoder(imgs)
         batch, num_views = imgs.shape[:2]
         keys = [key for sample_keys in keys for key in sample_keys]
@@ -180,8 +182,8 @@ class GDOcc(Base3DDetector):
                 ``cam2ego``, ``img_aug`` [T*N, 4, 4] and ``img_shape`` (H, W).
 
         Returns:
-            dict: ``depth`` [B*N, D, h, w] (LSS probabilities; None without LSS), ``proposal`` (the
-            proposal's output dict: ``coords`` int64 [B, K, 3] full-grid indices,
+            dict: ``depth`` [B*N, D, h, w] (LSS probabilities; None without LSS),
+            ``proposal`` (the proposal's output dict: ``coords`` int64 [B, K, 3] full-grid indices,
             ``scores`` [B, K], ``levels``) and ``feats`` float [B, K, C] (decoder output).
         """
         imgs = batch_inputs_dict['imgs']

@@ -78,7 +78,8 @@ class SparseVoxelProposal(BaseModule):
         self.child_embeds = nn.ModuleList(
             nn.Embedding(8, embed_dims) for _ in range(self.num_levels - 1))
         self.child_scorers = nn.ModuleList(
-            nn.Sequential(nn.Linear(embed_dims + prior_dims, score_hidden_dims), nn.ReLU(inplace=True),
+            nn.Sequential(nn.Linear(embed_dims + prior_dims, score_hidden_dims),
+                          nn.ReLU(inplace=True),
                           nn.Linear(score_hidden_dims, 1))
             for _ in range(self.num_levels - 1))
         self.loss_occ = MODELS.build(loss_occ)
