@@ -1,10 +1,7 @@
 # Occ3D-nuScenes evaluation: RayIoU (SparseOcc's definition) and camera-mask mIoU.
-custom_imports = dict(imports=['models', 'loaders'], allow_failed_imports=False)
-
-occ_class_names = [
-    'others', 'barrier', 'bicycle', 'bus', 'car', 'construction_vehicle', 'motorcycle',
-    'pedestrian', 'traffic_cone', 'trailer', 'truck', 'driveable_surface', 'other_flat',
-    'sidewalk', 'terrain', 'manmade', 'vegetation', 'free']
-
-val_evaluator = dict(type='OccupancyMetric', class_names=occ_class_names, use_image_mask=True)
+# Class names are not restated: OccupancyMetric defaults to loaders.occ3d.OCC3D_CLASS_NAMES,
+# the list the dataset bases' `occ_class_names` spell out, and a config combining this
+# base with a dataset base may not define a key twice (mmengine refuses duplicates among
+# bases). The plugin is registered by the dataset base's `custom_imports`.
+val_evaluator = dict(type='OccupancyMetric', use_image_mask=True)
 test_evaluator = val_evaluator

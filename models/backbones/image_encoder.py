@@ -57,7 +57,17 @@ class ImageEncoder(BaseModule):
         self.num_cams = num_cams
         self.num_grad_frames = num_grad_frames
 
-    def _encode(self, images):
+    def encode(self, images):
+        """Backbone + neck on a flat batch of views.
+
+        Args:
+            images (Tensor): float [M, 3, H, W], normalised images (any views, any frames).
+
+        Returns:
+            list of Tensor: one per neck level, float [M, C, H_l, W_l]; each view's features
+            depend on that view alone (no cross-view normalisation in eval mode), which
+            lets inference cache them per image.
+        """
         return list(self.neck(self.backbone(images)))
 
     def forward(self, img):
@@ -73,10 +83,10 @@ class ImageEncoder(BaseModule):
             raise ValueError(f'ImageEncoder: {num_views} views is not frames x '
                              f'{self.num_cams} cameras')
         split = min(self.num_grad_frames * self.num_cams, num_views)
-        levels = self._encode(img[:, :split].flatten(0, 1))
+        levels = self.encode(img[:, :split].flatten(0, 1))
         if split < num_views:
             with torch.no_grad():
-                past = self._encode(img[:, split:].flatten(0, 1))
+                past = self.encode(img[:, split:].flatten(0, 1))
             levels = [torch.cat([cur.view(batch, split, *cur.shape[1:]),
                                  old.view(batch, num_views - split, *old.shape[1:])], 1)
                       for cur, old in zip(levels, past)]

@@ -17,12 +17,26 @@ Pipeline (every module configured, nothing hard-wired but the data flow)::
 
 All geometry is in the augmented current ego frame: ``ego2img`` (metainfo, [T*N, 4, 4])
 already contains the image and BEV augmentation and, for past frames, the ego motion.
+
+Ablations drop a branch: without ``implicit`` (explicit only) the LSS volume goes straight
+to the proposal; with ``use_lss_volume=False`` (implicit only) LSS still predicts depth
+(depth weights, geometric prior, depth loss) but its volume is not used: the voxel queries
+start from their positional embedding alone; without ``lss`` nothing geometric is left (the
+implicit branch must then run without depth weights and the proposal without prior).
+``fusion`` is needed exactly when both volumes exist.
+
+Online temporal inference (``test_feature_cache``): at test time each view's image features
+are cached by image file (:mod:`models.utils.feature_cache`) and reused by the following
+samples, whose past frames are the earlier samples' frames; results are those of encoding
+every view.
 """
 import numpy as np
 import torch
 
 from mmdet3d.models.detectors import Base3DDetector
 from mmdet3d.registry import MODELS
+
+from ..utils.feature_cache import ImageFeatureCache, view_keys
 
 
 def _stack_meta(data_samples, key, device):
@@ -43,12 +57,13 @@ class GDOcc(Base3DDetector):
     Args:
         img_encoder (dict): :class:`ImageEncoder` config; its neck's ``out_channels`` is the
             C shared by all later modules.
-        lss (dict): :class:`LSSViewTransform` config; its grid is the coarse grid.
+        lss (dict or None): :class:`LSSViewTransform` config; its grid is the coarse grid.
         lss_level (int): neck level fed to LSS; its stride must be ``lss.downsample`` and
             the stride of the ``gt_depth`` targets.
-        implicit (dict): :class:`ImplicitViewTransform` config (same coarse grid, all
-            ``num_levels`` neck levels).
-        fusion (dict): :class:`GatedVolumeFusion` config.
+        implicit (dict or None): :class:`ImplicitViewTransform` config (same coarse grid,
+            all ``num_levels`` neck levels).
+        fusion (dict or None): :class:`GatedVolumeFusion` config; required when both the
+            LSS volume and the implicit volume are used, else None.
         proposal (dict): :class:`SparseVoxelProposal` config; its level 0 is the coarse grid.
         decoder (dict): :class:`SparseVoxelDecoder` config (full grid).
         occ_head (dict): :class:`MaskOccHead` config (full grid).
@@ -58,6 +73,14 @@ class GDOcc(Base3DDetector):
         loss_mask_key (str or None): data field (bool/uint8 [X, Y, Z]) marking the voxels
             whose labels supervise the proposal and the head, e.g. ``'mask_camera'`` (voxels
             no camera observed carry no loss, as in Occ3D training practice); None = all.
+        use_lss_volume (bool): feed the LSS volume to the implicit queries and the fusion;
+            False (implicit-only ablation) keeps LSS for its depth and prior only.
+        test_feature_cache (bool): reuse cached image features of views seen by earlier
+            samples at inference (needs ``img_path`` in the metainfo; samples without it
+            are encoded in full).
+        feature_cache_views (int, optional): views the cache keeps (LRU); one sample's
+            T * N suffices for consecutive keyframes. None: the views of the largest batch
+            seen.
         data_preprocessor (dict, optional): e.g. ``Det3DDataPreprocessor`` with the image
             normalisation; it turns ``inputs['img']`` into ``inputs['imgs']``.
         init_cfg (dict, optional): mmengine initialisation config.
@@ -65,26 +88,93 @@ class GDOcc(Base3DDetector):
 
     def __init__(self, img_encoder, lss, lss_level, implicit, fusion, proposal, decoder,
                  occ_head, num_cams=6, use_occ_scores=False, loss_mask_key='mask_camera',
+                 use_lss_volume=True, test_feature_cache=False, feature_cache_views=None,
                  data_preprocessor=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        build = lambda cfg: None if cfg is None else MODELS.build(cfg)  # noqa: E731
         self.img_encoder = MODELS.build(img_encoder)
-        self.lss = MODELS.build(lss)
+        self.lss = build(lss)
         self.lss_level = int(lss_level)
-        self.implicit = MODELS.build(implicit)
-        self.fusion = MODELS.build(fusion)
+        self.implicit = build(implicit)
+        self.fusion = build(fusion)
+        self.use_lss_volume = bool(use_lss_volume) and self.lss is not None
         self.proposal = MODELS.build(proposal)
         self.decoder = MODELS.build(decoder)
         self.occ_head = MODELS.build(occ_head)
         self.num_cams = int(num_cams)
         self.use_occ_scores = bool(use_occ_scores)
         self.loss_mask_key = loss_mask_key
+        self.test_feature_cache = bool(test_feature_cache)
+        self.feature_cache_views = feature_cache_views
+        self.feature_cache = None  # built on first cached inference
+        self._check_branches()
+
+    def _check_branches(self):
+        """Rejects branch combinations that would silently drop or misread a volume."""
+        if not self.use_lss_volume and self.implicit is None:
+            raise ValueError('GDOcc: no volume: needs the LSS volume or the implicit branch')
+        if (self.fusion is not None) != (self.use_lss_volume and self.implicit is not None):
+            raise ValueError('GDOcc: fusion must be given exactly when both the LSS volume '
+                             'and the implicit volume are used')
+        if self.lss is None and getattr(self.implicit, 'use_depth_weight', False):
+            raise ValueError('GDOcc: implicit use_depth_weight needs the LSS depth (lss)')
+        if self.lss is None and self.proposal.use_prior:
+            raise ValueError('GDOcc: proposal use_prior needs the LSS prior (lss)')
         # The proposal's coarse grid must be the view transforms' grid, or the volume
         # handed over would be reinterpreted at the wrong resolution.
-        if tuple(self.lss.grid_shape) != tuple(self.proposal.level_shapes[0]) or \
-                tuple(self.implicit.grid_shape) != tuple(self.proposal.level_shapes[0]):
-            raise ValueError(f'GDOcc: LSS grid {self.lss.grid_shape}, implicit grid '
-                             f'{self.implicit.grid_shape} and proposal level 0 '
-                             f'{self.proposal.level_shapes[0]} must be equal')
+        for name, branch in (('LSS', self.lss), ('implicit', self.implicit)):
+            if branch is not None and \
+                    tuple(branch.grid_shape) != tuple(self.proposal.level_shapes[0]):
+                raise ValueError(f'GDOcc: {name} grid {tuple(branch.grid_shape)} and proposal '
+                                 f'level 0 {self.proposal.level_shapes[0]} must be equal')
+
+    def train(self, mode=True):
+        # Cached features belong to the weights they were computed with: every switch
+        # between training and evaluation starts an empty cache.
+        if self.feature_cache is not None:
+            self.feature_cache.clear()
+        return super().train(mode)
+
+    def encode_images(self, imgs, batch_data_samples):
+        """Image features of every view; at inference with ``test_feature_cache``, views
+        cached by earlier samples are reused and only the others are encoded.
+
+        Args:
+            imgs (Tensor): float [B, V, 3, H, W] (normalised), V = T * N frame-major.
+            batch_data_samples (list of Det3DDataSample): metainfo ``img_path``,
+                ``img_aug`` and ``img_shape`` identify the views (see
+                :func:`models.utils.feature_cache.view_keys`).
+
+        Returns:
+            list of Tensor: one per neck level, float [B, V, C, H_l, W_l].
+        """
+        if self.training or not self.test_feature_cache:
+            return self.img_encoder(imgs)
+        keys = [view_keys(s.metainfo) for s in batch_data_samples]
+        if any(k is None for k in keys):
+            return self.img_encoder(imgs)
+        batch, num_views = imgs.shape[:2]
+        keys = [key for sample_keys in keys for key in sample_keys]
+        if self.feature_cache is None:
+            self.feature_cache = ImageFeatureCache(self.feature_cache_views or len(keys))
+        elif self.feature_cache_views is None:
+            self.feature_cache.max_views = max(self.feature_cache.max_views, len(keys))
+        views = [self.feature_cache.get(key) for key in keys]
+        # A view missing from the cache is encoded once, even if the batch holds it twice.
+        first = {}
+        for index, (key, levels) in enumerate(zip(keys, views)):
+            if levels is None:
+                first.setdefault(key, index)
+        if first:
+            encoded = self.img_encoder.encode(imgs.flatten(0, 1)[list(first.values())])
+            fresh = {key: [level[j] for level in encoded] for j, key in enumerate(first)}
+            for key, levels in fresh.items():
+                self.feature_cache.put(key, levels)
+            views = [fresh[key] if levels is None else levels
+                     for key, levels in zip(keys, views)]
+        return [torch.stack([levels[l] for levels in views]).view(
+                    batch, num_views, *views[0][l].shape)
+                for l in range(len(views[0]))]
 
     # ------------------------------------------------------------------------ features
     def extract_feat(self, batch_inputs_dict, batch_data_samples):
@@ -96,8 +186,8 @@ class GDOcc(Base3DDetector):
                 ``cam2ego``, ``img_aug`` [T*N, 4, 4] and ``img_shape`` (H, W).
 
         Returns:
-            dict: ``depth`` [B*N, D, h, w] (LSS probabilities), ``proposal`` (the
-            proposal's output dict: ``coords`` int64 [B, K, 3] full-grid indices,
+            dict: ``depth`` [B*N, D, h, w] (LSS probabilities; None without LSS),
+            ``proposal`` (the proposal's output dict: ``coords`` int64 [B, K, 3] full-grid indices,
             ``scores`` [B, K], ``levels``) and ``feats`` float [B, K, C] (decoder output).
         """
         imgs = batch_inputs_dict['imgs']
@@ -108,13 +198,26 @@ class GDOcc(Base3DDetector):
         cam2ego = _stack_meta(batch_data_samples, 'cam2ego', device)
         img_aug = _stack_meta(batch_data_samples, 'img_aug', device)
 
-        mlvl_feats = self.img_encoder(imgs)                   # L x [B, T*N, C, H_l, W_l]
+        mlvl_feats = self.encode_images(imgs, batch_data_samples)  # L x [B, T*N, C, H_l, W_l]
         cur = slice(0, self.num_cams)  # frame 0 = current: the only one with depth / LSS
-        lss_out = self.lss(mlvl_feats[self.lss_level][:, cur], ego2img[:, cur],
-                           cam2img[:, cur], cam2ego[:, cur], img_aug[:, cur])
-        implicit = self.implicit(lss_out['volume'], mlvl_feats, ego2img, img_shape,
-                                 depth=lss_out['depth'])
-        volume = self.fusion(lss_out['volume'], implicit)
+        lss_out = dict(volume=None, prior=None, depth=None)
+        if self.lss is not None:
+            lss_out = self.lss(mlvl_feats[self.lss_level][:, cur], ego2img[:, cur],
+                               cam2img[:, cur], cam2ego[:, cur], img_aug[:, cur])
+        explicit = lss_out['volume'] if self.use_lss_volume else None
+        volume = explicit
+        if self.implicit is not None:
+            if explicit is None:
+                # No explicit volume to start from: the queries are their positional
+                # embedding alone (the implicit branch's in_channels must be its C).
+                explicit_in = mlvl_feats[0].new_zeros(
+                    imgs.shape[0], self.implicit.embed_dims, *self.implicit.grid_shape)
+            else:
+                explicit_in = explicit
+            volume = self.implicit(explicit_in, mlvl_feats, ego2img, img_shape,
+                                   depth=lss_out['depth'])
+            if explicit is not None:
+                volume = self.fusion(explicit, volume)
         proposal = self.proposal(volume, lss_out['prior'])
         feats = self.decoder(proposal['coords'], proposal['feats'], mlvl_feats, ego2img,
                              img_shape)
@@ -154,7 +257,8 @@ class GDOcc(Base3DDetector):
             valid = _stack_field(batch_data_samples, self.loss_mask_key, device).bool()
 
         losses = {}
-        losses.update(self.lss.loss(out['depth'], gt_depth))
+        if self.lss is not None:
+            losses.update(self.lss.loss(out['depth'], gt_depth))
         losses.update(self.proposal.loss(out['proposal']['levels'],
                                          gt_sem != self.occ_head.free_label, valid))
         preds = self.occ_head(out['proposal']['coords'], out['feats'])

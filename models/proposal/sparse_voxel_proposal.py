@@ -44,11 +44,13 @@ class SparseVoxelProposal(BaseModule):
         loss_occ (dict): config of the binary occupancy loss, called as
             ``loss(logits [N], target [N] float 0/1, weight=[N], avg_factor=float)``, e.g. ``dict(type=
             'mmdet.CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)``.
+        use_prior (bool): feed the log-prior to the scorers; False is the no-geometry
+            ablation (scores from the volume alone, ``prior`` may be None).
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
     def __init__(self, in_channels, embed_dims, grid_shape, num_levels, topk_train, topk_test,
-                 score_hidden_dims, prior_eps, loss_occ, init_cfg=None):
+                 score_hidden_dims, prior_eps, loss_occ, use_prior=True, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.grid_shape = tuple(int(s) for s in grid_shape)
         self.num_levels = int(num_levels)
@@ -62,11 +64,13 @@ class SparseVoxelProposal(BaseModule):
         self.topk_test = self._check_topk(topk_test, 'topk_test')
         self.embed_dims = embed_dims
         self.prior_eps = prior_eps
+        self.use_prior = bool(use_prior)
+        prior_dims = 1 if self.use_prior else 0
 
         self.input_proj = nn.Conv3d(in_channels, embed_dims, kernel_size=1)
         # Level 0 is dense: a 3x3x3 conv sees each voxel's neighbourhood and its log-prior.
         self.coarse_scorer = nn.Sequential(
-            nn.Conv3d(embed_dims + 1, score_hidden_dims, kernel_size=3, padding=1),
+            nn.Conv3d(embed_dims + prior_dims, score_hidden_dims, kernel_size=3, padding=1),
             nn.ReLU(inplace=True),
             nn.Conv3d(score_hidden_dims, 1, kernel_size=1))
         # Finer levels are sparse: children inherit the parent feature plus a learned
@@ -74,7 +78,8 @@ class SparseVoxelProposal(BaseModule):
         self.child_embeds = nn.ModuleList(
             nn.Embedding(8, embed_dims) for _ in range(self.num_levels - 1))
         self.child_scorers = nn.ModuleList(
-            nn.Sequential(nn.Linear(embed_dims + 1, score_hidden_dims), nn.ReLU(inplace=True),
+            nn.Sequential(nn.Linear(embed_dims + prior_dims, score_hidden_dims),
+                          nn.ReLU(inplace=True),
                           nn.Linear(score_hidden_dims, 1))
             for _ in range(self.num_levels - 1))
         self.loss_occ = MODELS.build(loss_occ)
@@ -96,8 +101,9 @@ class SparseVoxelProposal(BaseModule):
         Args:
             volume (Tensor): float [B, C_in, X_0, Y_0, Z_0], the coarse fused volume
                 (``level_shapes[0]``), indexed [x, y, z] like the Occ3D grid.
-            prior (Tensor): float [B, 1, X_0, Y_0, Z_0] >= 0, the depth probability mass
-                per coarse voxel (geometric prior).
+            prior (Tensor or None): float [B, 1, X_0, Y_0, Z_0] >= 0, the depth probability
+                mass per coarse voxel (geometric prior); ignored (may be None) when
+                ``use_prior`` is False.
 
         Returns:
             dict:
@@ -113,14 +119,19 @@ class SparseVoxelProposal(BaseModule):
             raise ValueError(f'SparseVoxelProposal: volume must be [B, C, '
                              f'{", ".join(map(str, self.level_shapes[0]))}], got '
                              f'{tuple(volume.shape)}')
-        if prior.shape != (volume.shape[0], 1, *volume.shape[2:]):
+        if self.use_prior and (prior is None or
+                               prior.shape != (volume.shape[0], 1, *volume.shape[2:])):
             raise ValueError(f'SparseVoxelProposal: prior must be [B, 1, X, Y, Z] like the '
-                             f'volume, got {tuple(prior.shape)}')
+                             f'volume, got {None if prior is None else tuple(prior.shape)}')
         topk = self.topk_train if self.training else self.topk_test
         batch = volume.shape[0]
         feats = self.input_proj(volume)
-        log_prior = torch.log(prior.clamp_min(0) + self.prior_eps)
-        logits = self.coarse_scorer(torch.cat([feats, log_prior], 1)).flatten(1)  # [B, M_0]
+        if self.use_prior:
+            log_prior = torch.log(prior.clamp_min(0) + self.prior_eps)
+        else:
+            # Carried along like the real log-prior, never shown to a scorer.
+            log_prior = volume.new_zeros(batch, 1, *volume.shape[2:])
+        logits = self.coarse_scorer(self._with_prior(feats, log_prior, 1)).flatten(1)  # [B, M_0]
         coords = self._dense_coords(self.level_shapes[0], volume.device).expand(batch, -1, -1)
         feats = feats.flatten(2).transpose(1, 2)                                   # [B, M_0, C]
         log_prior = log_prior.flatten(1)                                           # [B, M_0]
@@ -137,11 +148,15 @@ class SparseVoxelProposal(BaseModule):
             log_prior = (log_prior[:, :, None] - math.log(8.0)).expand(-1, -1, 8).reshape(
                 batch, num * 8)
             logits = self.child_scorers[l - 1](
-                torch.cat([feats, log_prior[..., None]], -1)).squeeze(-1)
+                self._with_prior(feats, log_prior[..., None], -1)).squeeze(-1)
             levels.append(dict(coords=coords, logits=logits))
             coords, feats, log_prior, logits = self._keep(topk[l], coords, feats, log_prior,
                                                           logits)
         return dict(coords=coords, feats=feats, scores=logits, levels=levels)
+
+    def _with_prior(self, feats, log_prior, dim):
+        """The scorer input: features, plus the log-prior channel when ``use_prior``."""
+        return torch.cat([feats, log_prior], dim) if self.use_prior else feats
 
     @staticmethod
     def _dense_coords(shape, device):

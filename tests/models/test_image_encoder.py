@@ -55,3 +55,34 @@ def test_rename_checkpoint_keys_loads_an_mmdet_detector_checkpoint():
     assert not result.missing_keys and not result.unexpected_keys
     assert set(rename_checkpoint_keys({'backbone.conv1.weight': 0}, {
         'backbone.': 'img_encoder.backbone.'})) == {'img_encoder.backbone.conv1.weight'}
+
+
+def test_pretrained_detector_checkpoint_lands_in_the_detector_encoder(tmp_path):
+    """The paper config's way of loading the nuImages detector: a Pretrained init_cfg on
+    the encoder maps the checkpoint's ``backbone.*`` / ``neck.*`` onto
+    ``img_encoder.backbone.*`` / ``img_encoder.neck.*`` through GDOcc.init_weights."""
+    import os
+
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    cfg = Config.fromfile(os.path.join(root, 'configs', 'toy_gdocc.py'))
+    init_default_scope('mmdet3d')
+    torch.manual_seed(0)
+    donor = MODELS.build(cfg.model.img_encoder)  # R18 + FPN of the toy config's shapes
+    fake = {f'{part}.{k}': torch.randn_like(v.float()).to(v.dtype) if v.is_floating_point()
+            else v for part in ('backbone', 'neck')
+            for k, v in getattr(donor, part).state_dict().items()}
+    fake['roi_head.bbox_head.0.fc_cls.weight'] = torch.zeros(11, 1024)  # detector-only key
+    path = tmp_path / 'fake_nuim_detector.pth'
+    torch.save(dict(state_dict=fake, meta=dict()), path)
+
+    cfg.model.img_encoder.init_cfg = dict(type='Pretrained', checkpoint=str(path))
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    state = model.state_dict()
+    for key, value in fake.items():
+        if key.startswith(('backbone.', 'neck.')):
+            assert torch.equal(state['img_encoder.' + key], value), key
+    assert not any(k.startswith('roi_head') or k.startswith('img_encoder.roi_head')
+                   for k in state)

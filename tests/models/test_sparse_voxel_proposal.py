@@ -106,3 +106,14 @@ def test_loss_leaves_out_invalid_voxels():
                model.loss(out['levels'], torch.zeros_like(gt), valid).items())
     assert not torch.equal(masked['loss_proposal_l0'],
                            model.loss(out['levels'], gt)['loss_proposal_l0'])
+
+
+def test_without_prior_scores_ignore_the_prior():
+    torch.manual_seed(0)
+    model = MODELS.build(_cfg(use_prior=False)).eval()
+    volume, prior = _inputs()
+    out = model(volume, None)
+    again = model(volume, prior * 100)
+    assert torch.equal(out['coords'], again['coords'])
+    assert torch.equal(out['scores'], again['scores'])
+    assert model.coarse_scorer[0].in_channels == 8  # embed_dims, no prior channel

@@ -1,6 +1,9 @@
 # Occ3D-nuScenes data settings of the paper (SparseOcc's 704x256, 8-frame setting):
 # six cameras, the current keyframe + 7 past camera frames, images resized/cropped to
 # 704 x 256. Infos come from `python tools/create_data.py --root data/nuscenes`.
+# Combine with `../occ3d_evaluation.py` and `../default_runtime.py`. This base alone holds
+# `custom_imports` and `occ_class_names` (the dataset is the plugin's, and the label set
+# belongs to the data): mmengine refuses a key defined by two bases of one config.
 custom_imports = dict(imports=['models', 'loaders'], allow_failed_imports=False)
 
 dataset_type = 'Occ3DNuScenesDataset'

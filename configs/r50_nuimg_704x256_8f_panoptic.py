@@ -1,0 +1,30 @@
+# Panoptic GD-OCC: the mask head also outputs instances (one per thing-class query) and
+# evaluation adds RayPQ (SparseOcc's panoptic metric) to RayIoU and mIoU. The labels must
+# carry `instances` (int32 [200, 200, 16], 0 = none) next to `semantics` in labels.npz;
+# LoadOccupancy(with_instances=True) packs them as `gt_occ_inst` for the matching.
+_base_ = ['./r50_nuimg_704x256_8f.py']
+
+model = dict(occ_head=dict(panoptic=True))
+
+train_pipeline = [
+    dict(type='LoadMultiViewImages', num_frames={{_base_.num_frames}},
+         interval={{_base_.train_frame_interval}}, color_order={{_base_.color_order}}),
+    dict(type='LoadOccupancy', with_instances=True),
+    {{_base_.train_image_aug}},
+    {{_base_.bev_aug}},
+    {{_base_.depth_target}},
+    dict(type='PackOccInputs'),
+]
+test_pipeline = [
+    dict(type='LoadMultiViewImages', num_frames={{_base_.num_frames}},
+         interval={{_base_.test_frame_interval}}, color_order={{_base_.color_order}}),
+    dict(type='LoadOccupancy', with_instances=True),
+    {{_base_.test_image_aug}},
+    dict(type='PackOccInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+val_evaluator = dict(type='OccupancyMetric', use_image_mask=True, panoptic=True)
+test_evaluator = val_evaluator
