@@ -45,7 +45,6 @@ def default_work_dir(config_path):
     return os.path.join('work_dirs', os.path.splitext(os.path.basename(config_path))[0])
 
 
-
 def allow_mmengine_checkpoints():
     """Lets mmengine read its own checkpoints under torch >= 2.6.
 
@@ -60,8 +59,36 @@ def allow_mmengine_checkpoints():
 def prepare_config(args):
     """The config an entry point runs: ``args.config`` loaded with ``args.cfg_options``,
     the launcher chosen from the environment, ``work_dir`` resolved (``args.work_dir``, else
-    the config's, else work_dirs/<config name>), and mmengine checkpoints made loadable."""
+    the config's, else work_dirs/<config name>), and mmengine checkpoints made loadable.
+    Misspelt top-level keys (``trian_cfg``) fail here, with one line."""
+    from engine.config import check_config_keys
+
     allow_mmengine_checkpoints()
-    cfg = configure_launcher(load_config(args.config, args.cfg_options))
+    cfg = load_config(args.config, args.cfg_options)
+    try:
+        check_config_keys(cfg)
+    except ValueError as exc:
+        fail(f'{args.config}: {exc}')
+    cfg = configure_launcher(cfg)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(args.config)
     return cfg
+
+
+def require_checkpoint(path):
+    """Fails with one line unless ``path`` is a complete torch checkpoint."""
+    from engine.config import check_checkpoint
+
+    try:
+        check_checkpoint(path)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+
+
+def require_data_roots(cfg, loaders):
+    """Fails with one line when a dataset of the ``loaders`` has a missing ``data_root``."""
+    from engine.config import check_data_roots
+
+    try:
+        check_data_roots(cfg, loaders)
+    except FileNotFoundError as exc:
+        fail(str(exc))
