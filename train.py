@@ -24,7 +24,7 @@ from engine.hooks import LAST_CHECKPOINT_FILE, NonFiniteLossError, TrainingInter
 from models.runtime import fail, prepare_config, require_checkpoint, require_data_roots
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a GD-OCC model')
     parser.add_argument('--config', required=True, help='config file')
     parser.add_argument('--work-dir', help='where logs and checkpoints go '
@@ -33,7 +33,7 @@ def parse_args():
                         help='resume from CKPT, or from the last checkpoint of the work dir')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                         help='override config entries, e.g. train_cfg.max_epochs=2')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def resolve_resume(cfg, resume):
@@ -52,8 +52,8 @@ def resolve_resume(cfg, resume):
         require_checkpoint(cfg.load_from)
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     cfg = prepare_config(args)
     if 'model' not in cfg or 'train_dataloader' not in cfg:
         fail(f'{args.config} defines no model or train_dataloader to train')

@@ -123,9 +123,10 @@ def configure_training(cfg):
     - TensorBoard scalars beside mmengine's local logs when the config sets no visualizer
       and tensorboard is installed.
     """
-    imports = cfg.setdefault('custom_imports', dict(imports=[], allow_failed_imports=False))
+    imports = cfg.get('custom_imports') or dict(imports=[], allow_failed_imports=False)
     if 'engine' not in imports['imports']:  # the saved config builds elsewhere too
         imports['imports'] = list(imports['imports']) + ['engine']
+    cfg.custom_imports = imports
 
     hooks = cfg.setdefault('default_hooks', {})
     checkpoint = hooks.get('checkpoint') or dict(type='CheckpointHook', interval=1)
