@@ -31,13 +31,33 @@ def load_config(path, cfg_options=None):
 
 def configure_launcher(cfg):
     """Chooses the launcher from the environment: torchrun sets LOCAL_RANK, which means one
-    process per device under DDP (NCCL on GPUs, gloo on CPUs); plain python is one process."""
+    process per device under DDP (NCCL on GPUs, gloo on CPUs); plain python is one process.
+    On CPUs (no CUDA) it also joins the process group and makes DDP wrap CPU modules, two
+    things mmengine's launcher does for GPUs only."""
     distributed = 'LOCAL_RANK' in os.environ
     cfg.launcher = 'pytorch' if distributed else 'none'
     env_cfg = cfg.setdefault('env_cfg', {})
     dist_cfg = env_cfg.setdefault('dist_cfg', {})
     dist_cfg['backend'] = 'nccl' if torch.cuda.is_available() else 'gloo'
+    if distributed and not torch.cuda.is_available():
+        init_cpu_process_group()
+        # mmengine passes device_ids=[LOCAL_RANK] to DDP, which CPU modules refuse.
+        wrapper = cfg.get('model_wrapper_cfg') or dict(
+            type='MMDistributedDataParallel', broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
+        wrapper.setdefault('device_ids', None)
+        cfg.model_wrapper_cfg = wrapper
     return cfg
+
+
+def init_cpu_process_group():
+    """Joins torchrun's process group with gloo. mmengine's 'pytorch' launcher would call
+    ``torch.cuda.set_device``, which fails on CPU builds of torch; the Runner skips its own
+    initialisation when a process group exists."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
 
 
 def default_work_dir(config_path):

@@ -97,8 +97,8 @@ def test_sigterm_saves_a_checkpoint_and_resume_continues_exactly(config, uninter
     assert 'skipping its first 2 batches' in result.stdout + result.stderr
     # Same samples in the same order, same losses (optimizer state restored), same weights.
     assert _iters(tmp_path / 'probe') == _iters(uninterrupted / 'probe')
-    assert (tmp_path / 'probe' / 'params_rank0.txt').read_text() == \
-        (uninterrupted / 'probe' / 'params_rank0.txt').read_text()
+    assert (tmp_path / 'probe' / 'params_rank0.json').read_text() == \
+        (uninterrupted / 'probe' / 'params_rank0.json').read_text()
 
 
 def test_nonfinite_loss_stops_before_the_update_or_skips_it(config, tmp_path):
