@@ -1,6 +1,8 @@
 """The training runtime (engine/) with the tiny stand-in model: interruption and exact
 resumption, atomic checkpoints kept to max_keep_ckpts, the non-finite loss guard, and the
 config / checkpoint checks (one-line errors)."""
+import glob
+import importlib.util
 import json
 import os
 import subprocess
@@ -79,6 +81,8 @@ def test_checkpoints_are_atomic_and_the_last_n_are_kept(uninterrupted):
     for name in ('epoch_2.pth', 'epoch_3.pth'):
         check_checkpoint(str(work / name))
     assert len(_iters(uninterrupted / 'probe')) == 3 * ITERS_PER_EPOCH
+    if importlib.util.find_spec('tensorboard'):  # scalars for TensorBoard too
+        assert glob.glob(str(work / '*' / 'vis_data' / 'events.out.tfevents.*'))
 
 
 def test_sigterm_saves_a_checkpoint_and_resume_continues_exactly(config, uninterrupted,
@@ -135,6 +139,8 @@ def test_one_line_errors(config, uninterrupted, tmp_path, monkeypatch):
     import val
 
     monkeypatch.syspath_prepend(os.path.join(ROOT, 'tests', 'fixtures'))
+    # what prepare_config sets for mmengine checkpoints, undone after the test
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
     typo = tmp_path / 'typo.py'
     typo.write_text(CONFIG.replace('train_cfg =', 'trian_cfg ='))
     assert _error_of(train, '--config', typo) == \
