@@ -194,3 +194,25 @@ def test_config_helpers():
     assert [h['type'] for h in train.custom_hooks] == ['InterruptCheckpointHook',
                                                        'NonFiniteLossHook']
     assert 'engine' in train.custom_imports.imports
+
+
+def test_per_module_lr_multipliers_reach_the_optimizer():
+    """``optim_wrapper.paramwise_cfg.custom_keys`` (mmengine's default constructor) scales
+    the learning rate of the named submodules of GD-OCC."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import init_default_scope
+    from mmdet3d.registry import MODELS
+
+    cfg = Config.fromfile(os.path.join(ROOT, 'configs', 'toy_gdocc.py'))
+    init_default_scope('mmdet3d')
+    model = MODELS.build(cfg.model)
+    cfg.optim_wrapper.paramwise_cfg = dict(custom_keys={'img_encoder.backbone': dict(
+        lr_mult=0.1, decay_mult=0.5)})
+    groups = build_optim_wrapper(model, cfg.optim_wrapper).optimizer.param_groups
+    lr = cfg.optim_wrapper.optimizer.lr
+    backbone = {id(p) for p in model.img_encoder.backbone.parameters()}
+    for group in groups:
+        in_backbone = id(group['params'][0]) in backbone
+        assert group['lr'] == pytest.approx(lr * 0.1 if in_backbone else lr)
+        assert group['weight_decay'] == pytest.approx(1e-2 * (0.5 if in_backbone else 1))
+    assert sum(len(g['params']) for g in groups) == len(list(model.parameters()))
