@@ -56,7 +56,9 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         self.runner.call_hook('before_train_epoch')
         self.runner.model.train()
         skip = self._iter - self._epoch * len(self.dataloader)
-        self._prepare_random_state(skip)
+        saved = self._take_saved_rng_states()
+        if saved is None:
+            seed_everything(self._epoch_seed())
         if skip > 0:
             sampler = self.dataloader.sampler
             if not isinstance(sampler, ResumableSampler):
@@ -66,20 +68,26 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
             sampler.skip_next_epoch(skip * self.dataloader.batch_size)
             self.runner.logger.info(f'resumed in epoch {self._epoch + 1}: skipping its first '
                                     f'{skip} batches (already trained on)')
-        for idx, data_batch in enumerate(self.dataloader, start=max(skip, 0)):
+        batches = iter(self.dataloader)  # draws the workers' base seed from torch's generator
+        if saved is not None:  # so the states are restored after that draw, as they were saved
+            set_rng_state(saved[get_rank()])
+        for idx, data_batch in enumerate(batches, start=max(skip, 0)):
             self.run_iter(idx, data_batch)
         self.runner.call_hook('after_train_epoch')
         self._epoch += 1
 
-    def _prepare_random_state(self, skip):
+    def _epoch_seed(self):
+        entropy = [self.runner.seed, self._epoch]
+        if self.runner.cfg.get('randomness', {}).get('diff_rank_seed', False):
+            entropy.append(get_rank())
+        return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+    def _take_saved_rng_states(self):
+        """The per-rank random states saved with the checkpoint this run resumed from, if it
+        was saved at the current iteration (``InterruptCheckpointHook``); used once."""
         hub = self.runner.message_hub
         saved = hub.get_info(RNG_STATES_KEY)
-        if skip > 0 and saved is not None and saved['iter'] == self._iter:
-            set_rng_state(saved['states'][get_rank()])
-        else:
-            entropy = [self.runner.seed, self._epoch]
-            if self.runner.cfg.get('randomness', {}).get('diff_rank_seed', False):
-                entropy.append(get_rank())
-            seed_everything(int(np.random.SeedSequence(entropy).generate_state(1)[0]))
-        if saved is not None:
-            hub.update_info(RNG_STATES_KEY, None)  # used once: later checkpoints are epoch ends
+        if saved is None:
+            return None
+        hub.update_info(RNG_STATES_KEY, None)  # later checkpoints must not carry them
+        return saved['states'] if saved['iter'] == self._iter else None
