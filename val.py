@@ -1,43 +1,68 @@
-"""Evaluates a GD-OCC checkpoint (RayIoU, mIoU; RayPQ for panoptic configs).
+"""Evaluates a GD-OCC checkpoint: RayIoU (@1, @2, @4 m, per class), mIoU; RayPQ for panoptic
+configs (``OccupancyMetric(panoptic=True)``).
 
     python val.py --config configs/<cfg>.py --weights ckpt.pth [--out metrics.json]
+    python val.py --config C --weights W --save-pred DIR   # DIR/<sample_token>.npz
     torchrun --nproc_per_node 8 val.py --config C --weights W
+
+The metrics are summed from per-sample statistics, so 1 and N processes agree exactly;
+``python tools/ray_metrics.py --pred-dir DIR`` scores the saved predictions the same.
 """
 import argparse
-import os
 
 from mmengine.config import DictAction
+from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
-from models.runtime import fail, prepare_config
+import engine  # noqa: F401 -- registers SavePredictionHook, ProgressBarHook
+from models.runtime import fail, prepare_config, require_checkpoint, require_data_roots
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Evaluate a GD-OCC checkpoint')
     parser.add_argument('--config', required=True, help='config file')
     parser.add_argument('--weights', required=True, help='checkpoint file')
-    parser.add_argument('--out', help='write the metrics as JSON here')
+    parser.add_argument('--out', help='write the metrics (and per-class RayIoU) as JSON here')
+    parser.add_argument('--save-pred', metavar='DIR',
+                        help='also write each prediction to DIR/<sample_token>.npz (key pred)')
+    parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
     parser.add_argument('--work-dir', help='where logs go (default: work_dirs/<config name>)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                         help='override config entries')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main():
-    args = parse_args()
-    if not os.path.isfile(args.weights):
-        fail(f'checkpoint not found: {args.weights}')
-    cfg = prepare_config(args)
-    if 'test_dataloader' not in cfg or 'test_evaluator' not in cfg:
-        fail(f'{args.config} defines no test_dataloader / test_evaluator')
-    cfg.load_from = args.weights
-    if args.out:
+def configure_evaluation(cfg, weights, out=None, save_pred=None, progress=True):
+    """The test-time settings of ``val.py`` (and ``viz_prediction.py --config``): load
+    ``weights``, write the metrics JSON to ``out``, predictions to ``save_pred``."""
+    cfg.load_from = weights
+    if out:
         evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) \
             else [cfg.test_evaluator]
         for evaluator in evaluators:
             if evaluator.get('type') == 'OccupancyMetric':
-                evaluator['out_file'] = args.out
-    Runner.from_cfg(cfg).test()
+                evaluator['out_file'] = out
+    hooks = list(cfg.get('custom_hooks') or [])
+    if save_pred:
+        hooks.append(dict(type='SavePredictionHook', out_dir=save_pred))
+    if progress:
+        hooks.append(dict(type='ProgressBarHook'))
+    cfg.custom_hooks = hooks
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = prepare_config(args)
+    require_checkpoint(args.weights)
+    if 'test_dataloader' not in cfg or 'test_evaluator' not in cfg:
+        fail(f'{args.config} defines no test_dataloader / test_evaluator')
+    require_data_roots(cfg, ('test_dataloader',))
+    configure_evaluation(cfg, args.weights, args.out, args.save_pred, not args.no_progress)
+    metrics = Runner.from_cfg(cfg).test()
+    if is_main_process():
+        print(' '.join(f'{key}={value:.4f}' for key, value in metrics.items()
+                       if isinstance(value, float)))
 
 
 if __name__ == '__main__':

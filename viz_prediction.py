@@ -1,14 +1,20 @@
 #!/usr/bin/env python
-"""Draws saved occupancy predictions next to the camera images and the ground truth.
+"""Draws occupancy predictions next to the camera images and the ground truth.
 
-Example::
+Examples::
 
+    python viz_prediction.py --config configs/toy_gdocc.py --weights ckpt.pth \\
+        --viz-dir work_dirs/viz --num 5
     python viz_prediction.py --data-root data/toy_nuscenes --pred-dir work_dirs/blind \\
         --viz-dir work_dirs/blind_viz --num 5
 
-For each of the first ``--num`` keyframes of ``--ann-file`` (relative to ``--data-root``
-unless absolute) that has a prediction ``<pred-dir>/<sample_token>.npz`` (key ``pred``,
-uint8 [200, 200, 16], 17 = free, the format ``tools/ray_metrics.py`` scores) it writes
+``--config --weights`` runs the model (mmengine's Runner builds it, its test dataloader and
+loads the checkpoint; headless, CPU or GPU) on the first ``--num`` samples of the config's
+test split and draws its predictions. ``--data-root --pred-dir`` draws saved predictions
+instead: for each of the first ``--num`` keyframes of ``--ann-file`` (relative to
+``--data-root`` unless absolute) that has a prediction ``<pred-dir>/<sample_token>.npz`` (key
+``pred``, uint8 [200, 200, 16], 17 = free, the format ``tools/ray_metrics.py`` scores and
+``val.py --save-pred`` writes). Either way it writes
 ``<viz-dir>/<sample_token>.png`` (atomically: temporary file + rename) holding, top to bottom:
 
 * the six camera images, FRONT_LEFT / FRONT / FRONT_RIGHT over BACK_LEFT / BACK / BACK_RIGHT;
@@ -30,10 +36,6 @@ Image size (``--width W``, W >= 360; all divisions are integer divisions)::
     height = T + 2 * HC + T + H3 + T + P + L
 
 e.g. W = 1200 gives 1200 x 1628 px. :func:`layout` returns every panel's box.
-
-The ``--config CFG --weights CKPT`` form of the seed README (run a model, then draw its
-predictions) comes with the detector (a separate issue); today this tool draws saved
-predictions only.
 """
 import argparse
 import importlib.util
@@ -318,11 +320,19 @@ def build_parser():
     parser = argparse.ArgumentParser(
         description=summary, epilog=size_doc,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--data-root', required=True, help='nuScenes / toy data root')
-    parser.add_argument('--pred-dir', required=True, help='folder of <sample_token>.npz')
+    model = parser.add_argument_group('run a model (the first --num test samples of CONFIG)')
+    model.add_argument('--config', help='config file')
+    model.add_argument('--weights', help='checkpoint file')
+    model.add_argument('--work-dir', help='where the runner logs go '
+                       '(default: work_dirs/<config name>)')
+    model.add_argument('--cfg-options', nargs='+', action=_dict_action(), metavar='KEY=VALUE',
+                       help='override config entries')
+    saved = parser.add_argument_group('or draw saved predictions')
+    saved.add_argument('--data-root', help='nuScenes / toy data root')
+    saved.add_argument('--pred-dir', help='folder of <sample_token>.npz')
+    saved.add_argument('--ann-file', default='nuscenes_infos_val_sweep.pkl',
+                       help='info pickle (relative to --data-root unless absolute)')
     parser.add_argument('--viz-dir', required=True, help='output folder of <sample_token>.png')
-    parser.add_argument('--ann-file', default='nuscenes_infos_val_sweep.pkl',
-                        help='info pickle (relative to --data-root unless absolute)')
     parser.add_argument('--num', type=int, default=10,
                         help='draw the first NUM keyframes that have a prediction (default 10)')
     parser.add_argument('--width', type=int, default=1200,
@@ -330,6 +340,54 @@ def build_parser():
                              'height as below')
     parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
     return parser
+
+
+def _dict_action():
+    from mmengine.config import DictAction
+
+    return DictAction
+
+
+def predict_with_model(args, prog):
+    """Runs ``args.config`` with ``args.weights`` on the first ``args.num`` samples of its
+    test dataloader.
+
+    Returns:
+        tuple: data root, info file (the dataset's) and ``{sample_token: uint8 labels}``.
+    """
+    import types
+
+    import torch
+    from mmengine.runner import Runner
+
+    from models.runtime import prepare_config, require_checkpoint, require_data_roots
+    from tqdm import tqdm
+
+    cfg = prepare_config(types.SimpleNamespace(config=args.config, work_dir=args.work_dir,
+                                               cfg_options=args.cfg_options))
+    require_checkpoint(args.weights)
+    if 'test_dataloader' not in cfg:
+        raise SystemExit(f'{prog} {args.config} defines no test_dataloader')
+    require_data_roots(cfg, ('test_dataloader',))
+    cfg.load_from = None  # loaded below: no test loop runs, only the model on N samples
+    runner = Runner.from_cfg(cfg)
+    runner.load_checkpoint(args.weights, map_location='cpu')
+    loader = runner.build_dataloader(cfg.test_dataloader)
+    runner.model.eval()
+    preds = {}
+    with torch.no_grad(), tqdm(total=args.num, desc='predict', unit='sample',
+                               disable=args.no_progress) as bar:
+        for batch in loader:
+            for sample in runner.model.test_step(batch):
+                pred = sample.get('pred_occ_sem')
+                if isinstance(pred, torch.Tensor):
+                    pred = pred.cpu().numpy()
+                preds[sample.get('sample_token')] = np.asarray(pred, dtype=np.uint8)
+                bar.update(1)
+            if len(preds) >= args.num:
+                break
+    dataset = loader.dataset
+    return dataset.data_root, dataset.ann_file, preds
 
 
 def main(argv=None):
@@ -342,19 +400,36 @@ def main(argv=None):
         raise SystemExit(f'{prog} --num must be at least 1, got {args.num}')
     if args.width < MIN_WIDTH:
         raise SystemExit(f'{prog} --width must be at least {MIN_WIDTH}, got {args.width}')
-    if not os.path.isdir(args.data_root):
-        raise SystemExit(f'{prog} data root not found: {args.data_root!r}')
-    ann_file = args.ann_file if os.path.isabs(args.ann_file) else os.path.join(
-        args.data_root, args.ann_file)
     ray_metrics = _load_ray_metrics()
+    if args.config or args.weights:
+        if not (args.config and args.weights):
+            raise SystemExit(f'{prog} --config and --weights go together')
+        data_root, ann_file, preds = predict_with_model(args, prog)
+        source = f'the model of {args.config}'
+        load_pred = preds.__getitem__
+    else:
+        if not (args.data_root and args.pred_dir):
+            raise SystemExit(f'{prog} give --config and --weights, or --data-root and '
+                             f'--pred-dir')
+        data_root = args.data_root
+        if not os.path.isdir(data_root):
+            raise SystemExit(f'{prog} data root not found: {data_root!r}')
+        ann_file = args.ann_file if os.path.isabs(args.ann_file) else os.path.join(
+            data_root, args.ann_file)
+        try:
+            preds = ray_metrics.index_predictions(args.pred_dir)
+        except (FileNotFoundError, DataFileError) as exc:
+            raise SystemExit(f'{prog} {exc}')
+        source = f'{args.pred_dir!r}'
+        load_pred = lambda token: load_npz_grids(  # noqa: E731
+            preds[token], ['pred'], 'prediction')['pred']
     try:
         infos = ray_metrics.load_infos(ann_file)
-        preds = ray_metrics.index_predictions(args.pred_dir)
     except (FileNotFoundError, DataFileError) as exc:
         raise SystemExit(f'{prog} {exc}')
     chosen = [info for info in infos if info['token'] in preds][:args.num]
     if not chosen:
-        raise SystemExit(f'{prog} no prediction in {args.pred_dir!r} matches a keyframe of '
+        raise SystemExit(f'{prog} no prediction of {source} matches a keyframe of '
                          f'{ann_file!r} (expected <sample_token>.npz)')
     os.makedirs(args.viz_dir, exist_ok=True)
     boxes = layout(args.width)
@@ -363,10 +438,10 @@ def main(argv=None):
     written = []
     for info in tqdm(chosen, desc='viz', unit='sample', disable=args.no_progress):
         try:
-            pred = load_npz_grids(preds[info['token']], ['pred'], 'prediction')['pred']
-            gt = load_npz_grids(os.path.join(args.data_root, info['occ_path']),
+            pred = load_pred(info['token'])
+            gt = load_npz_grids(os.path.join(data_root, info['occ_path']),
                                 ['semantics'], 'ground truth')['semantics']
-            image = draw_sample(args.data_root, info, pred, gt, args.width, renderer)
+            image = draw_sample(data_root, info, pred, gt, args.width, renderer)
         except (FileNotFoundError, DataFileError) as exc:
             raise SystemExit(f'{prog} {exc}')
         path = os.path.join(args.viz_dir, info['token'] + '.png')

@@ -31,19 +31,38 @@ def load_config(path, cfg_options=None):
 
 def configure_launcher(cfg):
     """Chooses the launcher from the environment: torchrun sets LOCAL_RANK, which means one
-    process per device under DDP (NCCL on GPUs, gloo on CPUs); plain python is one process."""
+    process per device under DDP (NCCL on GPUs, gloo on CPUs); plain python is one process.
+    On CPUs (no CUDA) it also joins the process group and makes DDP wrap CPU modules, two
+    things mmengine's launcher does for GPUs only."""
     distributed = 'LOCAL_RANK' in os.environ
     cfg.launcher = 'pytorch' if distributed else 'none'
     env_cfg = cfg.setdefault('env_cfg', {})
     dist_cfg = env_cfg.setdefault('dist_cfg', {})
     dist_cfg['backend'] = 'nccl' if torch.cuda.is_available() else 'gloo'
+    if distributed and not torch.cuda.is_available():
+        init_cpu_process_group()
+        # mmengine passes device_ids=[LOCAL_RANK] to DDP, which CPU modules refuse.
+        wrapper = cfg.get('model_wrapper_cfg') or dict(
+            type='MMDistributedDataParallel', broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
+        wrapper.setdefault('device_ids', None)
+        cfg.model_wrapper_cfg = wrapper
     return cfg
+
+
+def init_cpu_process_group():
+    """Joins torchrun's process group with gloo. mmengine's 'pytorch' launcher would call
+    ``torch.cuda.set_device``, which fails on CPU builds of torch; the Runner skips its own
+    initialisation when a process group exists."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
 
 
 def default_work_dir(config_path):
     """work_dirs/<config name>, as in mmdetection3d."""
     return os.path.join('work_dirs', os.path.splitext(os.path.basename(config_path))[0])
-
 
 
 def allow_mmengine_checkpoints():
@@ -60,8 +79,36 @@ def allow_mmengine_checkpoints():
 def prepare_config(args):
     """The config an entry point runs: ``args.config`` loaded with ``args.cfg_options``,
     the launcher chosen from the environment, ``work_dir`` resolved (``args.work_dir``, else
-    the config's, else work_dirs/<config name>), and mmengine checkpoints made loadable."""
+    the config's, else work_dirs/<config name>), and mmengine checkpoints made loadable.
+    Misspelt top-level keys (``trian_cfg``) fail here, with one line."""
+    from engine.config import check_config_keys
+
     allow_mmengine_checkpoints()
-    cfg = configure_launcher(load_config(args.config, args.cfg_options))
+    cfg = load_config(args.config, args.cfg_options)
+    try:
+        check_config_keys(cfg)
+    except ValueError as exc:
+        fail(f'{args.config}: {exc}')
+    cfg = configure_launcher(cfg)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(args.config)
     return cfg
+
+
+def require_checkpoint(path):
+    """Fails with one line unless ``path`` is a complete torch checkpoint."""
+    from engine.config import check_checkpoint
+
+    try:
+        check_checkpoint(path)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+
+
+def require_data_roots(cfg, loaders):
+    """Fails with one line when a dataset of the ``loaders`` has a missing ``data_root``."""
+    from engine.config import check_data_roots
+
+    try:
+        check_data_roots(cfg, loaders)
+    except FileNotFoundError as exc:
+        fail(str(exc))

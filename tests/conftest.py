@@ -16,6 +16,8 @@ TOY_OPTIONS = dict(scenes=2, frames_per_scene=3, sweeps=1, image_size=(160, 90),
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'toy_world: needs tools/make_toy_nuscenes.py')
+    config.addinivalue_line('markers', 'torchrun: starts 2 processes with torchrun '
+                                       '(gloo on CPU)')
 
 
 def pytest_collection_modifyitems(config, items):
@@ -77,3 +79,46 @@ def toy_root(toy_world, tools):
     """The toy world with ``nuscenes_infos_{train,val}_sweep.pkl`` written into it."""
     tools.create_data.create_infos(toy_world, progress=False)
     return toy_world
+
+
+# configs/toy_gdocc.py at test size: 160 x 64 images, in-process data loading, no validation
+# during training (the tests evaluate with val.py).
+SMALL_GDOCC = """
+_base_ = [{base!r}]
+data_root = {data_root!r}
+image_size = (160, 64)
+train_pipeline = [
+    dict(type='LoadMultiViewImages', num_frames=2, interval=[2, 3], color_order='rgb'),
+    dict(type='LoadOccupancy'),
+    dict(type='ImageAug3D', final_size=image_size, resize_range=(0.9, 1.1),
+         bottom_crop_range=(0.0, 0.0), flip_prob=0.5, rotation_range=(0.0, 0.0)),
+    dict(type='BEVAug', flip_x_prob=0.5, flip_y_prob=0.5, rotation_range=(0.0, 0.0)),
+    dict(type='LiDARDepthTarget', stride=16, depth_range=(1.0, 45.0), load_dim=5),
+    dict(type='PackOccInputs'),
+]
+test_pipeline = [
+    dict(type='LoadMultiViewImages', num_frames=2, interval=3, color_order='rgb'),
+    dict(type='LoadOccupancy'),
+    dict(type='ImageAug3D', final_size=image_size, bottom_crop_range=(0.0, 0.0),
+         test_mode=True),
+    dict(type='PackOccInputs'),
+]
+train_dataloader = dict(batch_size=1, num_workers=0, persistent_workers=False,
+                        dataset=dict(data_root=data_root, pipeline=train_pipeline))
+test_dataloader = dict(batch_size=1, num_workers=0, persistent_workers=False,
+                       dataset=dict(data_root=data_root, pipeline=test_pipeline))
+val_dataloader = None
+val_cfg = None
+val_evaluator = None
+default_hooks = dict(logger=dict(type='LoggerHook', interval=1))
+"""
+
+
+@pytest.fixture(scope='session')
+def small_gdocc_config(toy_root, tmp_path_factory):
+    """Path of ``configs/toy_gdocc.py`` at test size on :func:`toy_root` (1 process: 3
+    training iterations per epoch, 3 test samples)."""
+    path = tmp_path_factory.mktemp('gdocc_cfg') / 'small_gdocc.py'
+    path.write_text(SMALL_GDOCC.format(base=os.path.join(ROOT, 'configs', 'toy_gdocc.py'),
+                                       data_root=toy_root + os.sep))
+    return str(path)

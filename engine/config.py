@@ -1,0 +1,165 @@
+"""Config checks and the training/evaluation runtime settings the entry points add to a
+config before handing it to mmengine's ``Runner.from_cfg``."""
+import difflib
+import inspect
+import os
+import warnings
+import zipfile
+
+import torch
+from mmengine.runner import Runner
+
+# Top-level keys the runtime reads besides ``Runner.__init__``'s arguments: mmengine's
+# config machinery and Runner internals (model wrapping, compile, ...), and the project's.
+RUNNER_CFG_KEYS = ('custom_imports', 'model_wrapper_cfg', 'find_unused_parameters', 'sync_bn',
+                   'compile', 'activation_checkpointing', 'efficient_conv_bn_eval')
+PROJECT_KEYS = ('total_batch_size', 'nonfinite_loss')
+# Configs also hold free variables (``num_cams``, ``train_pipeline``, ...), so an unknown
+# key is an error only when it looks like a misspelt known one.
+TYPO_CUTOFF = 0.8
+
+
+def known_keys():
+    """Top-level config keys with a meaning to the runtime."""
+    runner_args = [name for name in inspect.signature(Runner.__init__).parameters
+                   if name not in ('self', 'cfg')]
+    return set(runner_args) | set(RUNNER_CFG_KEYS) | set(PROJECT_KEYS)
+
+
+def check_config_keys(cfg):
+    """Raises ``ValueError`` naming every top-level key that is a near miss of a known key
+    (``trian_cfg`` for ``train_cfg``), with the suggestion."""
+    known = known_keys()
+    typos = []
+    for key in cfg.keys():
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, known, n=1, cutoff=TYPO_CUTOFF)
+        if close:
+            typos.append(f'{key!r} (did you mean {close[0]!r}?)')
+    if typos:
+        raise ValueError(f'unknown config key{"s" if len(typos) > 1 else ""} '
+                         f'{", ".join(typos)}')
+
+
+def apply_total_batch_size(cfg, world_size):
+    """Splits the optional top-level ``total_batch_size`` (samples per optimizer step over all
+    processes) into ``train_dataloader.batch_size`` per process.
+
+    Raises:
+        ValueError: it does not divide by the number of processes.
+    """
+    total = cfg.get('total_batch_size')
+    if total is None:
+        return cfg
+    if int(total) != total or total < 1 or total % world_size:
+        raise ValueError(f'total_batch_size={total} is not a positive multiple of the '
+                         f'{world_size} training processes')
+    cfg.train_dataloader.batch_size = int(total) // world_size
+    return cfg
+
+
+def amp_fallback(cfg):
+    """Replaces an ``AmpOptimWrapper`` by a plain ``OptimWrapper`` (with a warning) when no
+    CUDA device exists, so mixed-precision configs also run on CPUs."""
+    wrapper = cfg.get('optim_wrapper')
+    if not wrapper or wrapper.get('type') != 'AmpOptimWrapper' or torch.cuda.is_available():
+        return cfg
+    warnings.warn('AmpOptimWrapper needs CUDA: training in float32 with OptimWrapper')
+    wrapper.type = 'OptimWrapper'
+    for key in ('loss_scale', 'dtype', 'use_fsdp'):  # AmpOptimWrapper-only options
+        wrapper.pop(key, None)
+    return cfg
+
+
+def _dataset_cfgs(dataset):
+    """A dataset config and those it wraps (``dataset=`` / ``datasets=``)."""
+    if not dataset:
+        return
+    yield dataset
+    yield from _dataset_cfgs(dataset.get('dataset'))
+    for inner in dataset.get('datasets', None) or []:
+        yield from _dataset_cfgs(inner)
+
+
+def check_data_roots(cfg, loaders):
+    """Raises ``FileNotFoundError`` for the first missing ``data_root`` of the datasets of
+    the ``loaders`` (e.g. ``('train_dataloader',)``)."""
+    for loader in loaders:
+        for dataset in _dataset_cfgs((cfg.get(loader) or {}).get('dataset')):
+            root = dataset.get('data_root')
+            if root and not os.path.isdir(root):
+                raise FileNotFoundError(
+                    f'data root not found: {root} ({loader}; set it with --cfg-options '
+                    f'{loader}.dataset.data_root=DIR)')
+
+
+def check_checkpoint(path):
+    """Raises ``FileNotFoundError`` / ``ValueError`` unless ``path`` looks like a complete
+    torch checkpoint: torch saves a zip archive whose index sits at its end, so a truncated
+    or foreign file fails here in milliseconds rather than deep inside loading."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path}')
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            if any(name.endswith('data.pkl') for name in archive.namelist()):
+                return
+    else:
+        with open(path, 'rb') as f:
+            if f.read(1) == b'\x80':  # torch's legacy (pickle) format
+                return
+    raise ValueError(f'corrupt checkpoint (truncated or not saved by torch): {path}')
+
+
+def configure_training(cfg):
+    """The runtime ``train.py`` adds to a config (all registered in ``engine``):
+
+    - checkpoints written atomically: the config's ``CheckpointHook`` becomes an
+      ``AtomicCheckpointHook`` (same options; every epoch unless the config says otherwise);
+    - epoch-based training through ``ResumableEpochBasedTrainLoop`` and its sampler
+      wrapper, so interrupted runs resume exactly;
+    - ``InterruptCheckpointHook`` (SIGINT / SIGTERM) and ``NonFiniteLossHook``
+      (``nonfinite_loss``: ``'stop'``, the default, or ``'skip'``);
+    - TensorBoard scalars beside mmengine's local logs when the config sets no visualizer
+      and tensorboard is installed.
+    """
+    imports = cfg.get('custom_imports') or dict(imports=[], allow_failed_imports=False)
+    if 'engine' not in imports['imports']:  # the saved config builds elsewhere too
+        imports['imports'] = list(imports['imports']) + ['engine']
+    cfg.custom_imports = imports
+
+    hooks = cfg.setdefault('default_hooks', {})
+    checkpoint = hooks.get('checkpoint') or dict(type='CheckpointHook', interval=1)
+    if checkpoint.get('type') in ('CheckpointHook', None):
+        checkpoint['type'] = 'AtomicCheckpointHook'
+    hooks['checkpoint'] = checkpoint
+
+    train_cfg = cfg.get('train_cfg') or {}
+    if 'type' not in train_cfg and train_cfg.get('by_epoch'):
+        train_cfg.pop('by_epoch')
+        train_cfg['type'] = 'ResumableEpochBasedTrainLoop'
+        loader = cfg.train_dataloader
+        loader['sampler'] = dict(type='ResumableSampler', sampler=loader.get(
+            'sampler', dict(type='DefaultSampler', shuffle=True)))
+    cfg.train_cfg = train_cfg
+
+    custom = list(cfg.get('custom_hooks') or [])
+    present = {hook.get('type') for hook in custom}
+    if 'InterruptCheckpointHook' not in present:
+        custom.append(dict(type='InterruptCheckpointHook'))
+    if 'NonFiniteLossHook' not in present:
+        custom.append(dict(type='NonFiniteLossHook', mode=cfg.get('nonfinite_loss', 'stop')))
+    cfg.custom_hooks = custom
+
+    if cfg.get('visualizer') is None and _tensorboard_available():
+        cfg.visualizer = dict(type='Visualizer', vis_backends=[
+            dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')])
+    return cfg
+
+
+def _tensorboard_available():
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return False
+    return True
