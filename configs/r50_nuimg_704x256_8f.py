@@ -68,6 +68,9 @@ model = dict(
         depth_bins=depth_bins, grid_min=grid_min, grid_shape=coarse_shape,
         voxel_size=coarse_voxel, downsample=16, mid_channels=embed_dims,
         mlp_hidden_dims=(embed_dims,),
+        # Geometric prior on the full grid, from depth upsampled to stride 4 (dense enough
+        # for 0.4 m voxels over the Occ3D range at 704 x 256).
+        prior_grid_shape=grid_shape, prior_voxel_size=voxel_size, prior_upsample=4,
         loss_depth=dict(type='DepthLoss', depth_bound=depth_bins, loss_weight=3.0)),
     implicit=dict(
         type='ImplicitViewTransform', embed_dims=embed_dims, grid_min=grid_min,

@@ -48,6 +48,7 @@ $PY val.py --config "$CONFIG" --weights "$FINAL" --work-dir "$OUT/val" \
   || { tail -20 "$OUT/val.log"; exit 1; }
 echo "[demo] rendering predictions ($(elapsed))"
 $PY viz_prediction.py --config "$CONFIG" --weights "$FINAL" --viz-dir "$OUT/viz" --num 3 \
+  --work-dir "$OUT/val" \
   --cfg-options "test_dataloader.dataset.data_root=$DATA/"
 
 echo "[demo] done in $(elapsed)"

@@ -70,9 +70,10 @@ class GDOcc(Base3DDetector):
         num_cams (int): cameras per frame.
         use_occ_scores (bool): pass the proposal's last-level logits to the head's
             ``predict`` (its ``occ_threshold`` then also frees voxels).
-        loss_mask_key (str or None): data field (bool/uint8 [X, Y, Z]) marking the voxels
-            whose labels supervise the proposal and the head, e.g. ``'mask_camera'`` (voxels
-            no camera observed carry no loss, as in Occ3D training practice); None = all.
+        loss_mask_key (str or None): data field (bool/uint8 [X, Y, Z]) marking the observed
+            voxels, e.g. ``'mask_camera'``: the head gets no loss on the others (as in Occ3D
+            training practice) and the proposal treats them as empty, so its top-k goes to
+            observed surfaces; None = every voxel's label counts.
         use_lss_volume (bool): feed the LSS volume to the implicit queries and the fusion;
             False (implicit-only ablation) keeps LSS for its depth and prior only.
         test_feature_cache (bool): reuse cached image features of views seen by earlier
@@ -259,8 +260,12 @@ class GDOcc(Base3DDetector):
         losses = {}
         if self.lss is not None:
             losses.update(self.lss.loss(out['depth'], gt_depth))
+        # The proposal learns to keep *observed* occupied voxels: unobserved ones (hidden
+        # behind surfaces or out of view) are negatives rather than ignored, or they would
+        # score freely and crowd the observed surfaces out of the fixed top-k budget.
+        occupied = gt_sem != self.occ_head.free_label
         losses.update(self.proposal.loss(out['proposal']['levels'],
-                                         gt_sem != self.occ_head.free_label, valid))
+                                         occupied if valid is None else occupied & valid))
         preds = self.occ_head(out['proposal']['coords'], out['feats'])
         losses.update(self.occ_head.loss(preds, out['proposal']['coords'], gt_sem, gt_inst,
                                          valid))

@@ -1,9 +1,12 @@
 """Geometry-guided sparse voxel proposal (GSVP).
 
 From a dense coarse volume and a geometric prior (the LSS depth probability mass that fell
-into each coarse voxel), GSVP scores every coarse voxel as non-empty and keeps the top-k;
-then, level by level, every kept voxel splits into its 8 children (x2 resolution), the
-children are re-scored and the top-k kept, up to the full grid. Nothing dense is built after
+into each voxel), GSVP scores every coarse voxel as non-empty and keeps the top-k; then,
+level by level, every kept voxel splits into its 8 children (x2 resolution), the children are
+re-scored and the top-k kept, up to the full grid. The prior may be given at any level's
+resolution: the levels up to it read their own voxel's mass (sum-pooled), finer levels split
+a parent's mass evenly among its children. A fine prior is what lets the children of one
+voxel be told apart by geometry rather than by position alone. Nothing dense is built after
 the first level: the result is a sparse set of voxel coordinates with features.
 
 Grid frame: voxel (i, j, k) of a level of shape (X_l, Y_l, Z_l) covers the same metric box as
@@ -101,9 +104,10 @@ class SparseVoxelProposal(BaseModule):
         Args:
             volume (Tensor): float [B, C_in, X_0, Y_0, Z_0], the coarse fused volume
                 (``level_shapes[0]``), indexed [x, y, z] like the Occ3D grid.
-            prior (Tensor or None): float [B, 1, X_0, Y_0, Z_0] >= 0, the depth probability
-                mass per coarse voxel (geometric prior); ignored (may be None) when
-                ``use_prior`` is False.
+            prior (Tensor or None): float [B, 1, X_p, Y_p, Z_p] >= 0, the depth probability
+                mass per voxel (geometric prior) at the resolution of one of the levels
+                (``level_shapes[p]``; the last level's is the most informative); ignored
+                (may be None) when ``use_prior`` is False.
 
         Returns:
             dict:
@@ -119,18 +123,13 @@ class SparseVoxelProposal(BaseModule):
             raise ValueError(f'SparseVoxelProposal: volume must be [B, C, '
                              f'{", ".join(map(str, self.level_shapes[0]))}], got '
                              f'{tuple(volume.shape)}')
-        if self.use_prior and (prior is None or
-                               prior.shape != (volume.shape[0], 1, *volume.shape[2:])):
-            raise ValueError(f'SparseVoxelProposal: prior must be [B, 1, X, Y, Z] like the '
-                             f'volume, got {None if prior is None else tuple(prior.shape)}')
         topk = self.topk_train if self.training else self.topk_test
         batch = volume.shape[0]
         feats = self.input_proj(volume)
-        if self.use_prior:
-            log_prior = torch.log(prior.clamp_min(0) + self.prior_eps)
-        else:
-            # Carried along like the real log-prior, never shown to a scorer.
-            log_prior = volume.new_zeros(batch, 1, *volume.shape[2:])
+        log_priors = self._level_log_priors(prior, batch) if self.use_prior else []
+        # Without a prior a zero log-prior is carried along, never shown to a scorer.
+        log_prior = log_priors[0] if log_priors else volume.new_zeros(batch, 1,
+                                                                      *volume.shape[2:])
         logits = self.coarse_scorer(self._with_prior(feats, log_prior, 1)).flatten(1)  # [B, M_0]
         coords = self._dense_coords(self.level_shapes[0], volume.device).expand(batch, -1, -1)
         feats = feats.flatten(2).transpose(1, 2)                                   # [B, M_0, C]
@@ -144,15 +143,42 @@ class SparseVoxelProposal(BaseModule):
             coords = (coords[:, :, None] * 2 + offsets).reshape(batch, num * 8, 3)
             feats = (feats[:, :, None] + self.child_embeds[l - 1].weight).reshape(
                 batch, num * 8, -1)
-            # A child gets an eighth of its parent's mass: the prior is only known coarsely.
-            log_prior = (log_prior[:, :, None] - math.log(8.0)).expand(-1, -1, 8).reshape(
-                batch, num * 8)
+            if l < len(log_priors):
+                log_prior = self._gather(log_priors[l], coords)
+            else:  # finer than the prior: a child gets an eighth of its parent's mass
+                log_prior = (log_prior[:, :, None] - math.log(8.0)).expand(-1, -1, 8).reshape(
+                    batch, num * 8)
             logits = self.child_scorers[l - 1](
                 self._with_prior(feats, log_prior[..., None], -1)).squeeze(-1)
             levels.append(dict(coords=coords, logits=logits))
             coords, feats, log_prior, logits = self._keep(topk[l], coords, feats, log_prior,
                                                           logits)
         return dict(coords=coords, feats=feats, scores=logits, levels=levels)
+
+    def _level_log_priors(self, prior, batch):
+        """Dense log-priors float [B, 1, X_l, Y_l, Z_l] of levels 0..p for a prior given at
+        level p (sum-pooled to the coarser levels)."""
+        shape = None if prior is None else tuple(prior.shape[2:])
+        if prior is None or prior.dim() != 5 or prior.shape[:2] != (batch, 1) or \
+                shape not in self.level_shapes:
+            raise ValueError(f'SparseVoxelProposal: prior must be [B={batch}, 1, X, Y, Z] at '
+                             f'one of the level shapes {self.level_shapes}, got '
+                             f'{None if prior is None else tuple(prior.shape)}')
+        finest = self.level_shapes.index(shape)
+        prior = prior.clamp_min(0)
+        log_priors = []
+        for l in range(finest + 1):
+            factor = 2 ** (finest - l)
+            mass = F.avg_pool3d(prior, factor) * factor ** 3 if factor > 1 else prior
+            log_priors.append(torch.log(mass + self.prior_eps))
+        return log_priors
+
+    @staticmethod
+    def _gather(dense, coords):
+        """Values of a dense [B, 1, X, Y, Z] map at int64 coords [B, M, 3] -> [B, M]."""
+        _, _, _, sy, sz = dense.shape
+        flat = (coords[..., 0] * sy + coords[..., 1]) * sz + coords[..., 2]
+        return dense.flatten(1).gather(1, flat)
 
     def _with_prior(self, feats, log_prior, dim):
         """The scorer input: features, plus the log-prior channel when ``use_prior``."""
@@ -205,11 +231,8 @@ class SparseVoxelProposal(BaseModule):
             factor = 2 ** (self.num_levels - 1 - l)
             gt_level = F.max_pool3d(gt, factor) if factor > 1 else gt
             valid_level = F.max_pool3d(valid, factor) if factor > 1 else valid
-            _, _, sx, sy, sz = gt_level.shape
-            c = level['coords']
-            flat = (c[..., 0] * sy + c[..., 1]) * sz + c[..., 2]                  # [B, M_l]
-            target = gt_level.flatten(1).gather(1, flat).reshape(-1)
-            weight = valid_level.flatten(1).gather(1, flat).reshape(-1)
+            target = self._gather(gt_level, level['coords']).reshape(-1)
+            weight = self._gather(valid_level, level['coords']).reshape(-1)
             losses[f'loss_proposal_l{l}'] = self.loss_occ(
                 level['logits'].reshape(-1), target, weight=weight,
                 avg_factor=weight.sum().clamp_min(1.0))

@@ -5,7 +5,9 @@ categorical depth distribution over D bins and a context vector. Every (cell, de
 frustum point; un-projecting it with the inverse of the image's ``ego2img`` puts it in the
 (augmented) current ego frame, and voxel pooling splats ``depth x context`` into a voxel
 volume. Pooling the depth probabilities alone gives the geometric prior used by the sparse
-voxel proposal (the depth mass that fell into each voxel).
+voxel proposal (the depth mass that fell into each voxel), on its own grid: typically the
+full occupancy grid, from depth maps upsampled so that the frustum points are dense enough
+for its small voxels.
 
 Frames and conventions (see ``loaders/pipelines/camera_geometry.py``):
 
@@ -22,6 +24,7 @@ Frames and conventions (see ``loaders/pipelines/camera_geometry.py``):
 """
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmdet3d.registry import MODELS
@@ -149,11 +152,20 @@ class LSSViewTransform(BaseModule):
         mlp_hidden_dims (sequence of ints): hidden widths of the camera-aware MLPs.
         loss_depth (dict): config of the depth loss, e.g. ``dict(type='DepthLoss',
             depth_bound=(1, 45, 0.5), loss_weight=3.0)``; its bins must match ``depth_bins``.
+        prior_grid_shape (sequence of 3 ints, optional): (X, Y, Z) of the geometric prior,
+            same ``grid_min``; default: the volume's grid.
+        prior_voxel_size (float or sequence of 3 floats, optional): its voxel edge(s) in
+            metres; default: the volume's.
+        prior_upsample (int): the depth probabilities are bilinearly upsampled by this
+            factor (dividing ``downsample``) before the prior is pooled, so a fine prior
+            grid gets frustum points at stride ``downsample / prior_upsample``; each point
+            then carries ``1 / prior_upsample ** 2`` of its cell's mass.
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
     def __init__(self, in_channels, context_channels, depth_bins, grid_min, grid_shape,
                  voxel_size, downsample, mid_channels, mlp_hidden_dims, loss_depth,
+                 prior_grid_shape=None, prior_voxel_size=None, prior_upsample=1,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.depth_min, self.depth_max, self.depth_step = (float(v) for v in depth_bins)
@@ -169,6 +181,17 @@ class LSSViewTransform(BaseModule):
             raise ValueError('LSSViewTransform: grid_min, grid_shape and voxel_size need 3 '
                              'values each')
         self.downsample = int(downsample)
+        self.prior_grid_shape = self.grid_shape if prior_grid_shape is None else \
+            tuple(int(v) for v in prior_grid_shape)
+        if prior_voxel_size is None:
+            prior_voxel_size = self.voxel_size
+        elif isinstance(prior_voxel_size, (int, float)):
+            prior_voxel_size = (prior_voxel_size,) * 3
+        self.prior_voxel_size = tuple(float(v) for v in prior_voxel_size)
+        self.prior_upsample = int(prior_upsample)
+        if self.prior_upsample < 1 or self.downsample % self.prior_upsample:
+            raise ValueError(f'LSSViewTransform: prior_upsample {prior_upsample} must divide '
+                             f'downsample {self.downsample}')
         self.context_channels = int(context_channels)
         self.depth_net = CameraAwareDepthNet(in_channels, mid_channels, context_channels,
                                              self.num_bins, mlp_hidden_dims)
@@ -182,29 +205,32 @@ class LSSViewTransform(BaseModule):
         index = torch.arange(self.num_bins, device=device, dtype=dtype)
         return self.depth_min + (index + 0.5) * self.depth_step
 
-    def frustum(self, height, width, device=None, dtype=torch.float32):
+    def frustum(self, height, width, device=None, dtype=torch.float32, stride=None):
         """Frustum of one image in augmented pixels x depth.
 
         Args:
             height, width (int): h, w of the feature map.
+            stride (int, optional): its stride in pixels (default ``downsample``).
 
         Returns:
             Tensor: float [D, h, w, 4], ``(u d, v d, d, 1)`` per depth bin centre d and
             feature-cell centre (u, v) in pixels (see the module docstring).
         """
-        offset = (self.downsample - 1) / 2.0
-        u = torch.arange(width, device=device, dtype=dtype) * self.downsample + offset
-        v = torch.arange(height, device=device, dtype=dtype) * self.downsample + offset
+        stride = self.downsample if stride is None else stride
+        offset = (stride - 1) / 2.0
+        u = torch.arange(width, device=device, dtype=dtype) * stride + offset
+        v = torch.arange(height, device=device, dtype=dtype) * stride + offset
         d = self.depth_centres(device, dtype)
         d, v, u = torch.meshgrid(d, v, u, indexing='ij')   # each [D, h, w]
         return torch.stack([u * d, v * d, d, torch.ones_like(d)], dim=-1)
 
-    def frustum_points(self, ego2img, height, width):
+    def frustum_points(self, ego2img, height, width, stride=None):
         """Ego-frame coordinates of every frustum point.
 
         Args:
             ego2img (Tensor): float [B, N, 4, 4], augmented ego metres -> ``(u d, v d, d, 1)``.
             height, width (int): h, w of the feature map.
+            stride (int, optional): its stride in pixels (default ``downsample``).
 
         Returns:
             Tensor: [B, N, D, h, w, 3], ego2img's dtype, (x, y, z) metres in the augmented
@@ -213,7 +239,7 @@ class LSSViewTransform(BaseModule):
         # Inverting and un-projecting in float64: the 4x4 mixes pixel-scale and metre-scale
         # entries, and float32 would cost accuracy far from the camera.
         img2ego = torch.linalg.inv(ego2img.double())                 # [B, N, 4, 4]
-        frustum = self.frustum(height, width, ego2img.device, torch.float64)
+        frustum = self.frustum(height, width, ego2img.device, torch.float64, stride)
         points = torch.einsum('bnij,dhwj->bndhwi', img2ego, frustum)
         return points[..., :3].to(ego2img.dtype)
 
@@ -227,7 +253,8 @@ class LSSViewTransform(BaseModule):
 
         Returns:
             dict: ``volume`` float32 [B, C_ctx, X, Y, Z] (depth x context splatted),
-            ``prior`` float32 [B, 1, X, Y, Z] (depth probability mass per voxel) and
+            ``prior`` float32 [B, 1, *prior_grid_shape] (depth probability mass per voxel)
+            and
             ``depth`` [B * N, D, h, w] (softmax probabilities, for the depth loss and the
             implicit branch).
         """
@@ -247,11 +274,39 @@ class LSSViewTransform(BaseModule):
         context_5d = context.float().reshape(batch, cams, -1, height, width)
         context_5d = context_5d.permute(0, 1, 3, 4, 2).contiguous()   # [B, N, h, w, C]
         volume = voxel_pooling(depth_5d, context_5d, *ranks, self.grid_shape)
-        prior = voxel_pooling(depth_5d, None, *ranks, self.grid_shape)
+        if self.prior_grid_shape == self.grid_shape and \
+                self.prior_voxel_size == self.voxel_size and self.prior_upsample == 1:
+            prior = voxel_pooling(depth_5d, None, *ranks, self.grid_shape)
+        else:
+            prior = self.geometric_prior(depth_5d, ego2img)
         # Channels-last [B, X, Y, Z, C] -> [B, C, X, Y, Z] for Conv3d consumers.
         return dict(volume=volume.permute(0, 4, 1, 2, 3).contiguous(),
                     prior=prior.permute(0, 4, 1, 2, 3).contiguous(),
                     depth=depth)
+
+    def geometric_prior(self, depth, ego2img):
+        """Depth probability mass per voxel of the prior grid.
+
+        Args:
+            depth (Tensor): float32 [B, N, D, h, w] depth probabilities (stride
+                ``downsample``).
+            ego2img (Tensor): float [B, N, 4, 4] of those cameras.
+
+        Returns:
+            Tensor: float32 [B, X_p, Y_p, Z_p, 1] (channels last, as voxel pooling returns).
+        """
+        up = self.prior_upsample
+        batch, cams, bins, height, width = depth.shape
+        if up > 1:
+            depth = F.interpolate(depth.flatten(0, 1), scale_factor=up, mode='bilinear',
+                                  align_corners=False) / up ** 2
+            height, width = height * up, width * up
+            depth = depth.reshape(batch, cams, bins, height, width)
+        with torch.no_grad():
+            coords = self.frustum_points(ego2img.float(), height, width, self.downsample // up)
+            ranks = voxel_pooling_prepare(coords, self.grid_min, self.prior_voxel_size,
+                                          self.prior_grid_shape)
+        return voxel_pooling(depth, None, *ranks, self.prior_grid_shape)
 
     def loss(self, depth, gt_depth):
         """

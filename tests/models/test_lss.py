@@ -187,3 +187,34 @@ def test_camera_aware_mlp_reacts_to_intrinsics():
 def test_mismatched_loss_bins_rejected():
     with pytest.raises(ValueError, match='bins'):
         build_vt(loss_depth=dict(type='DepthLoss', depth_bound=(1.0, 9.0, 0.5)))
+
+
+def test_fine_prior_from_upsampled_depth_keeps_the_mass_and_refines_its_place():
+    """A prior on a 2x finer grid from depth upsampled 2x: the one-hot depth is constant
+    over the image, so upsampling keeps it exact; every sub-cell point carries a quarter of
+    its cell's mass, and sum-pooling the fine prior back to the volume grid gives the mass of
+    the sub-cell points in each coarse voxel."""
+    torch.manual_seed(0)
+    vt = build_vt(prior_grid_shape=tuple(2 * s for s in GRID_SHAPE), prior_voxel_size=0.5,
+                  prior_upsample=2).eval()
+    _one_bin_depth(vt, 4)
+    mats = stack_cameras([[camera(0.0)]])
+    out = vt(torch.randn(1, 1, 8, FEAT_H, FEAT_W), *mats)
+    fine = out['prior'][0, 0]
+    assert fine.shape == tuple(2 * s for s in GRID_SHAPE)
+    points = vt.frustum_points(mats[0], 2 * FEAT_H, 2 * FEAT_W, STRIDE // 2)[0, 0, 4]
+    idx = torch.floor((points - torch.tensor(GRID_MIN)) / 0.5).long()   # [2h, 2w, 3]
+    inside = ((idx >= 0) & (idx < torch.tensor(fine.shape))).all(-1)
+    expected = torch.zeros_like(fine)
+    for i, j, k in idx[inside].tolist():
+        expected[i, j, k] += 0.25
+    torch.testing.assert_close(fine, expected, atol=1e-6, rtol=0)
+    # More, smaller voxels hold mass than on the coarse grid.
+    coarse = build_vt().eval()
+    coarse.load_state_dict(vt.state_dict())
+    assert (fine > 0).sum() > (coarse(torch.randn(1, 1, 8, FEAT_H, FEAT_W), *mats)['prior'] > 0).sum()
+
+
+def test_prior_upsample_must_divide_the_stride():
+    with pytest.raises(ValueError, match='prior_upsample'):
+        build_vt(prior_upsample=3)

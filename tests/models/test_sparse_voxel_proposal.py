@@ -117,3 +117,29 @@ def test_without_prior_scores_ignore_the_prior():
     assert torch.equal(out['coords'], again['coords'])
     assert torch.equal(out['scores'], again['scores'])
     assert model.coarse_scorer[0].in_channels == 8  # embed_dims, no prior channel
+
+
+def test_a_fine_prior_reaches_every_level_up_to_its_own():
+    """Given at the last level's resolution, the prior is sum-pooled for the coarse level
+    and read per voxel at the finer ones: moving mass between the children of one coarse
+    voxel leaves level 0 unchanged and changes the children's scores."""
+    torch.manual_seed(0)
+    model = MODELS.build(_cfg(topk_test=(32, 256, 2048))).eval()   # keep every voxel
+    volume, _ = _inputs(batch=1)
+    fine = torch.rand(1, 1, *GRID)
+    moved = fine.clone()
+    moved[0, 0, 0:2, 0:2, 0:2] = moved[0, 0, 0:2, 0:2, 0:2].flip(0)   # inside level-1 voxel 0
+    a, b = model(volume, fine), model(volume, moved)
+    assert torch.equal(a['levels'][0]['logits'], b['levels'][0]['logits'])
+    assert not torch.equal(a['levels'][2]['logits'], b['levels'][2]['logits'])
+    # The coarse log-prior is the sum over the 64 fine voxels each coarse voxel covers.
+    coarse = model._level_log_priors(fine, 1)[0]
+    expected = torch.log(fine.view(4, 4, 4, 4, 2, 4).sum((1, 3, 5)) + model.prior_eps)
+    torch.testing.assert_close(coarse[0, 0], expected)
+
+
+def test_prior_at_no_level_resolution_is_rejected():
+    model = MODELS.build(_cfg())
+    volume, _ = _inputs(batch=1)
+    with pytest.raises(ValueError, match='level shapes'):
+        model(volume, torch.rand(1, 1, 5, 5, 5))
