@@ -1,6 +1,6 @@
 # GD-OCC at toy scale: the toy nuScenes world (352 x 128 images, 2 frames) with a tiny
 # model (ResNet-18 from scratch, C = 32, 25 x 25 x 2 coarse grid -> 200 x 200 x 16 in 4
-# levels) that trains on CPU. Shapes, not accuracy, are the point.
+# levels) that trains on CPU.
 _base_ = ['./_base_/datasets/toy_nuscenes.py', './_base_/occ3d_evaluation.py',
           './_base_/default_runtime.py']
 
@@ -13,7 +13,7 @@ voxel_size = 0.4
 num_proposal_levels = 4
 coarse_shape = (25, 25, 2)            # grid_shape / 2 ** (num_proposal_levels - 1)
 coarse_voxel = 3.2                    # voxel_size * 2 ** (num_proposal_levels - 1)
-depth_bins = (1.0, 45.0, 2.0)         # 22 bins: coarse, CPU-sized
+depth_bins = (1.0, 45.0, 0.5)         # 88 bins (the paper's): the fine prior needs sub-voxel depth
 num_feat_levels = 3                   # FPN outputs at strides 8, 16, 32
 lss_level = 1                         # stride 16 = the LiDARDepthTarget stride
 
@@ -41,9 +41,9 @@ model = dict(
         depth_bins=depth_bins, grid_min=grid_min, grid_shape=coarse_shape,
         voxel_size=coarse_voxel, downsample=16, mid_channels=embed_dims,
         mlp_hidden_dims=(32,),
-        # Geometric prior on the full grid from depth upsampled to stride 4 (a 0.4 m voxel
-        # at 20 m spans about 5 px of a 352-px-wide image).
-        prior_grid_shape=grid_shape, prior_voxel_size=voxel_size, prior_upsample=4,
+        # Geometric prior on the full grid from depth upsampled to stride 8 (a 0.4 m voxel
+        # at 10 m spans about 10 px of a 352-px-wide image).
+        prior_grid_shape=grid_shape, prior_voxel_size=voxel_size, prior_upsample=2,
         loss_depth=dict(type='DepthLoss', depth_bound=depth_bins, loss_weight=3.0)),
     implicit=dict(
         type='ImplicitViewTransform', embed_dims=embed_dims, grid_min=grid_min,
@@ -55,8 +55,10 @@ model = dict(
         type='SparseVoxelProposal', in_channels=embed_dims, embed_dims=embed_dims,
         grid_shape=grid_shape, num_levels=num_proposal_levels,
         # A toy sample has ~400 / 1100 / 2900 / 7300 camera-visible occupied voxels at the
-        # four levels: keep about 1.5x that, so the visible surfaces fit in the final set.
-        topk_train=(600, 2000, 5000, 10000), topk_test=(600, 2000, 5000, 10000),
+        # four levels. Early levels keep generously (a voxel dropped there loses all its
+        # descendants, and scoring the candidates is cheap); the last level, which the
+        # decoder and head process, keeps ~1.6x the visible surfaces.
+        topk_train=(1000, 4000, 10000, 12000), topk_test=(1000, 4000, 10000, 12000),
         score_hidden_dims=32, prior_eps=1e-4,
         loss_occ=dict(type='mmdet.CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
     decoder=dict(
