@@ -60,6 +60,8 @@ model = dict(
         # decoder and head process, keeps ~1.6x the visible surfaces.
         topk_train=(1000, 4000, 10000, 12000), topk_test=(1000, 4000, 10000, 12000),
         score_hidden_dims=32, prior_eps=1e-4,
+        sampler=dict(type='CompiledMultiviewSampler', num_cams=num_cams),
+        grid_min=grid_min, voxel_size=voxel_size,
         loss_occ=dict(type='mmdet.CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
     decoder=dict(
         type='SparseVoxelDecoder', embed_dims=embed_dims, num_layers=2, num_heads=2,
@@ -84,12 +86,15 @@ model = dict(
         loss_geo_scal=dict(type='GeoScalLoss', free_label=num_classes, loss_weight=1.0),
         loss_sem_scal=dict(type='SemScalLoss', free_label=num_classes, loss_weight=1.0)))
 
+# About 25 min on two CPU cores (`make demo`): 20 epochs of the 80 training samples.
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-4, weight_decay=1e-2),
+    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-2),
     clip_grad=dict(max_norm=35, norm_type=2))
-param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20)]
-train_cfg = dict(by_epoch=True, max_epochs=1, val_interval=1)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
+    dict(type='MultiStepLR', milestones=[16], by_epoch=True, gamma=0.2)]
+train_cfg = dict(by_epoch=True, max_epochs=20, val_interval=5)
 val_cfg = dict()
 test_cfg = dict()
 

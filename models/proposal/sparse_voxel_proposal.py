@@ -6,7 +6,9 @@ level by level, every kept voxel splits into its 8 children (x2 resolution), the
 re-scored and the top-k kept, up to the full grid. The prior may be given at any level's
 resolution: the levels up to it read their own voxel's mass (sum-pooled), finer levels split
 a parent's mass evenly among its children. A fine prior is what lets the children of one
-voxel be told apart by geometry rather than by position alone. Nothing dense is built after
+voxel be told apart by geometry rather than by position alone; with an image ``sampler``,
+every child also reads the image features at its centre (what the cameras see there: road,
+facade, sky), so the depth evidence is paired with appearance at the child's own scale. Nothing dense is built after
 the first level: the result is a sparse set of voxel coordinates with features.
 
 Grid frame: voxel (i, j, k) of a level of shape (X_l, Y_l, Z_l) covers the same metric box as
@@ -49,11 +51,21 @@ class SparseVoxelProposal(BaseModule):
             'mmdet.CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)``.
         use_prior (bool): feed the log-prior to the scorers; False is the no-geometry
             ablation (scores from the volume alone, ``prior`` may be None).
+        sampler (dict, optional): image sampler config (the decoder's interface, e.g.
+            ``dict(type='CompiledMultiviewSampler', num_cams=6)``); children of levels >= 1
+            then add a projection of the image features sampled at their centre (all
+            feature levels averaged). Needs ``grid_min``, ``voxel_size`` and ``image``
+            inputs in ``forward``.
+        grid_min (sequence of 3 floats, optional): metres of the grid's lowest corner
+            (ego frame), for the sampler.
+        voxel_size (float, optional): voxel edge of the last level in metres, for the
+            sampler.
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
     def __init__(self, in_channels, embed_dims, grid_shape, num_levels, topk_train, topk_test,
-                 score_hidden_dims, prior_eps, loss_occ, use_prior=True, init_cfg=None):
+                 score_hidden_dims, prior_eps, loss_occ, use_prior=True, sampler=None,
+                 grid_min=None, voxel_size=None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.grid_shape = tuple(int(s) for s in grid_shape)
         self.num_levels = int(num_levels)
@@ -86,6 +98,15 @@ class SparseVoxelProposal(BaseModule):
                           nn.Linear(score_hidden_dims, 1))
             for _ in range(self.num_levels - 1))
         self.loss_occ = MODELS.build(loss_occ)
+        self.sampler = None
+        if sampler is not None:
+            if grid_min is None or voxel_size is None:
+                raise ValueError('SparseVoxelProposal: a sampler needs grid_min and voxel_size')
+            self.sampler = MODELS.build(sampler)
+            self.grid_min = tuple(float(v) for v in grid_min)
+            self.voxel_size = float(voxel_size)
+            self.image_projs = nn.ModuleList(
+                nn.Linear(embed_dims, embed_dims) for _ in range(self.num_levels - 1))
 
     def _check_topk(self, topk, name):
         topk = [int(k) for k in topk]
@@ -98,7 +119,7 @@ class SparseVoxelProposal(BaseModule):
                 raise ValueError(f'{name}[{l}] = {topk[l]} must be in (0, 8 * {name}[{l - 1}]]')
         return topk
 
-    def forward(self, volume, prior):
+    def forward(self, volume, prior, image=None):
         """Scores, keeps and refines voxels from coarse to fine.
 
         Args:
@@ -108,6 +129,9 @@ class SparseVoxelProposal(BaseModule):
                 mass per voxel (geometric prior) at the resolution of one of the levels
                 (``level_shapes[p]``; the last level's is the most informative); ignored
                 (may be None) when ``use_prior`` is False.
+            image (dict, optional): for the ``sampler``: ``mlvl_feats`` (L levels float
+                [B, V, C, H_l, W_l]), ``ego2img`` float [B, V, 4, 4] (current ego metres ->
+                augmented pixels) and ``img_shape`` (H, W).
 
         Returns:
             dict:
@@ -123,6 +147,8 @@ class SparseVoxelProposal(BaseModule):
             raise ValueError(f'SparseVoxelProposal: volume must be [B, C, '
                              f'{", ".join(map(str, self.level_shapes[0]))}], got '
                              f'{tuple(volume.shape)}')
+        if self.sampler is not None and image is None:
+            raise ValueError('SparseVoxelProposal: configured with a sampler, needs image')
         topk = self.topk_train if self.training else self.topk_test
         batch = volume.shape[0]
         feats = self.input_proj(volume)
@@ -143,6 +169,8 @@ class SparseVoxelProposal(BaseModule):
             coords = (coords[:, :, None] * 2 + offsets).reshape(batch, num * 8, 3)
             feats = (feats[:, :, None] + self.child_embeds[l - 1].weight).reshape(
                 batch, num * 8, -1)
+            if self.sampler is not None:
+                feats = feats + self.image_projs[l - 1](self._sample_image(coords, l, image))
             if l < len(log_priors):
                 log_prior = self._gather(log_priors[l], coords)
             else:  # finer than the prior: a child gets an eighth of its parent's mass
@@ -154,6 +182,18 @@ class SparseVoxelProposal(BaseModule):
             coords, feats, log_prior, logits = self._keep(topk[l], coords, feats, log_prior,
                                                           logits)
         return dict(coords=coords, feats=feats, scores=logits, levels=levels)
+
+    def _sample_image(self, coords, level, image):
+        """Image features float [B, M, C] at the centres of level-``level`` voxels
+        (coords int64 [B, M, 3]), every feature level weighted equally."""
+        size = self.voxel_size * 2 ** (self.num_levels - 1 - level)
+        centres = (coords.float() + 0.5) * size + coords.new_tensor(self.grid_min,
+                                                                    dtype=torch.float32)
+        num_feat_levels = len(image['mlvl_feats'])
+        weights = centres.new_full((*centres.shape[:2], 1, num_feat_levels),
+                                   1.0 / num_feat_levels)
+        return self.sampler(image['mlvl_feats'], centres[:, :, None], image['ego2img'],
+                            image['img_shape'], weights)[:, :, 0]
 
     def _level_log_priors(self, prior, batch):
         """Dense log-priors float [B, 1, X_l, Y_l, Z_l] of levels 0..p for a prior given at

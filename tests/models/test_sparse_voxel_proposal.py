@@ -143,3 +143,31 @@ def test_prior_at_no_level_resolution_is_rejected():
     volume, _ = _inputs(batch=1)
     with pytest.raises(ValueError, match='level shapes'):
         model(volume, torch.rand(1, 1, 5, 5, 5))
+
+
+def _forward_camera():
+    """ego2img [1, 1, 4, 4] of a pinhole at the ego origin looking along +x (64 x 32 px)."""
+    return torch.tensor([[[[32.0, 16.0, 0.0, 0.0],
+                           [16.0, 0.0, 16.0, 0.0],
+                           [1.0, 0.0, 0.0, 0.0],
+                           [0.0, 0.0, 0.0, 1.0]]]])
+
+
+def test_children_read_the_image_at_their_centre():
+    """With a sampler, level >= 1 scores depend on the image features (and pass them a
+    gradient); the coarse level does not read the image."""
+    torch.manual_seed(0)
+    model = MODELS.build(_cfg(sampler=dict(type='MultiviewBilinearSampler', num_cams=1),
+                              grid_min=(0.5, -3.2, -1.6), voxel_size=0.4)).eval()
+    volume, prior = _inputs(batch=1)
+    feats = torch.randn(1, 1, 8, 4, 8, requires_grad=True)
+    image = dict(mlvl_feats=[feats], ego2img=_forward_camera(), img_shape=(32, 64))
+    out = model(volume, prior, image)
+    out['levels'][2]['logits'].sum().backward()
+    assert feats.grad.abs().sum() > 0
+    other = dict(image, mlvl_feats=[torch.randn(1, 1, 8, 4, 8)])
+    again = model(volume, prior, other)
+    assert torch.equal(out['levels'][0]['logits'], again['levels'][0]['logits'])
+    assert not torch.equal(out['levels'][1]['logits'], again['levels'][1]['logits'])
+    with pytest.raises(ValueError, match='needs image'):
+        model(volume, prior)
