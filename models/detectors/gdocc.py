@@ -5,12 +5,13 @@ Pipeline (every module configured, nothing hard-wired but the data flow)::
     imgs [B, T*N, 3, H, W]
       -> ImageEncoder                   L levels [B, T*N, C, H_l, W_l] (frame-major views)
       -> LSSViewTransform  (current frame, level ``lss_level``)
-                                        volume [B, C, X0, Y0, Z0], prior [B, 1, X0, Y0, Z0],
-                                        depth [B*N, D, h, w]
+                                        volume [B, C, X0, Y0, Z0], depth [B*N, D, h, w],
+                                        prior [B, 1, X_p, Y_p, Z_p] (its own grid, e.g. the
+                                        full grid)
       -> ImplicitViewTransform (all frames, all levels, depth-weighted)
                                         volume [B, C, X0, Y0, Z0]
       -> GatedVolumeFusion              volume [B, C, X0, Y0, Z0]
-      -> SparseVoxelProposal (volume + LSS prior)
+      -> SparseVoxelProposal (volume + LSS prior; children sample the image features)
                                         coords [B, K, 3] (full grid), feats [B, K, C]
       -> SparseVoxelDecoder             feats [B, K, C]
       -> MaskOccHead                    per-voxel labels on the full grid (free elsewhere)
