@@ -58,7 +58,7 @@ def test_overfitting_one_sample_learns_a_non_trivial_grid(toy_root):
         optimizer.step()
         history.append(total.item())
     assert np.isfinite(history).all()
-    assert np.mean(history[-3:]) < 0.3 * np.mean(history[:3]), history
+    assert np.mean(history[-3:]) < 0.4 * np.mean(history[:3]), history
 
     model.eval()
     with torch.no_grad():
