@@ -1,4 +1,4 @@
-# GD-OCC at toy scale: the toy nuScenes world (352 x 192 images, 2 frames) with a tiny
+# GD-OCC at toy scale: the toy nuScenes world (352 x 128 images, 2 frames) with a tiny
 # model (ResNet-18 from scratch, C = 32, 25 x 25 x 2 coarse grid -> 200 x 200 x 16 in 4
 # levels) that trains on CPU.
 _base_ = ['./_base_/datasets/toy_nuscenes.py', './_base_/occ3d_evaluation.py',
@@ -86,15 +86,15 @@ model = dict(
         loss_geo_scal=dict(type='GeoScalLoss', free_label=num_classes, loss_weight=1.0),
         loss_sem_scal=dict(type='SemScalLoss', free_label=num_classes, loss_weight=1.0)))
 
-# About 25 min on two CPU cores (`make demo`): 18 epochs of the 80 training samples.
+# About 25 min on two CPU cores (`make demo`): 20 epochs of the 80 training samples.
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-2),
     clip_grad=dict(max_norm=35, norm_type=2))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
-    dict(type='MultiStepLR', milestones=[15], by_epoch=True, gamma=0.2)]
-train_cfg = dict(by_epoch=True, max_epochs=18, val_interval=9)
+    dict(type='MultiStepLR', milestones=[16], by_epoch=True, gamma=0.2)]
+train_cfg = dict(by_epoch=True, max_epochs=20, val_interval=5)
 val_cfg = dict()
 test_cfg = dict()
 

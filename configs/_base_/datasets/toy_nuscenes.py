@@ -1,4 +1,4 @@
-# Toy nuScenes world (tools/make_toy_nuscenes.py) at CPU scale: 352 x 192 images, the
+# Toy nuScenes world (tools/make_toy_nuscenes.py) at CPU scale: 352 x 128 images, the
 # current keyframe + 1 past frame. Infos: `python tools/create_data.py --root
 # data/toy_nuscenes` (train/val from data/toy_nuscenes/toy_split.json).
 _base_ = ['./occ3d_nuscenes.py']
@@ -11,11 +11,7 @@ train_frame_interval = [2, 3]
 test_frame_interval = 3
 max_past_frames = (num_frames - 1) * max(train_frame_interval)
 
-# (width, height): the 800 x 450 toy images scaled by 0.44 keep all but 6 rows. The paper's
-# 704 x 256 aspect (a 352 x 128 crop here) would cut off the upper third of every image,
-# where facades and tree canopies are: a quarter to half of the visible manmade and
-# vegetation voxels would lie outside every camera the model sees.
-image_size = (352, 192)
+image_size = (352, 128)  # (width, height), half the paper's
 train_image_aug = dict(type='ImageAug3D', final_size=image_size,
                        resize_range=(0.38 / 0.44, 0.55 / 0.44), bottom_crop_range=(0.0, 0.0),
                        flip_prob=0.5, rotation_range=(0.0, 0.0))
