@@ -111,6 +111,7 @@ val_dataloader = None
 val_cfg = None
 val_evaluator = None
 default_hooks = dict(logger=dict(type='LoggerHook', interval=1))
+train_cfg = dict(max_epochs=1)
 """
 
 
