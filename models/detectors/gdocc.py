@@ -195,6 +195,12 @@ class GDOcc(Base3DDetector):
         imgs = batch_inputs_dict['imgs']
         device = imgs.device
         img_shape = tuple(int(v) for v in batch_data_samples[0].metainfo['img_shape'][:2])
+        # Samplers map pixels to feature maps through img_shape, and the depth targets have
+        # the unpadded size: features of a padded batch would be silently misaligned.
+        if tuple(imgs.shape[-2:]) != img_shape:
+            raise ValueError(f'GDOcc: images of (H, W) = {img_shape} were padded to '
+                             f'{tuple(imgs.shape[-2:])}; use an image size divisible by the '
+                             f'data preprocessor\'s pad_size_divisor')
         ego2img = _stack_meta(batch_data_samples, 'ego2img', device)     # [B, T*N, 4, 4]
         cam2img = _stack_meta(batch_data_samples, 'cam2img', device)
         cam2ego = _stack_meta(batch_data_samples, 'cam2ego', device)

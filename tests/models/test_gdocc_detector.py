@@ -2,6 +2,7 @@
 import os
 
 import numpy as np
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -67,3 +68,17 @@ def test_gdocc_trains_every_parameter_and_predicts():
     assert (pred != FREE).sum() <= cfg.model.proposal.topk_test[-1]
     # The metric reads the prediction next to the ground truth.
     assert 'gt_occ_sem' in results[0] and 'mask_camera' in results[0]
+
+
+def test_padded_images_are_rejected():
+    """An image size the preprocessor pads (not divisible by pad_size_divisor) would
+    misalign the samplers and the depth targets: one clear error instead."""
+    cfg = Config.fromfile(os.path.join(ROOT, 'configs', 'toy_gdocc.py'))
+    init_default_scope('mmdet3d')
+    model = MODELS.build(cfg.model).eval()
+    sample = packed_sample(cfg.num_frames, cfg.num_cams, (344, 120))
+    batch = dict(inputs=dict(img=[sample['inputs']['img']]), data_samples=[sample['data_samples']])
+    data = model.data_preprocessor(batch, False)
+    assert data['inputs']['imgs'].shape[-2:] == (128, 352)
+    with pytest.raises(ValueError, match=r'padded to \(128, 352\).*pad_size_divisor'):
+        model(**data, mode='predict')
