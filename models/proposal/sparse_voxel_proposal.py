@@ -60,10 +60,6 @@ class SparseVoxelProposal(BaseModule):
             then add a projection of the image features sampled at their centre (all
             feature levels averaged). Needs ``grid_min``, ``voxel_size`` and ``image``
             inputs in ``forward``.
-        stereo (bool): with a sampler and past frames, children read the current frame's
-            features and, as a two-view matching cue, their elementwise product with the
-            past frames' features at the same point (high where both frames see the same
-            surface, i.e. where the voxel lies on it); off: one mean over all frames.
         grid_min (sequence of 3 floats, optional): metres of the grid's lowest corner
             (ego frame), for the sampler.
         voxel_size (float, optional): voxel edge of the last level in metres, for the
@@ -78,7 +74,7 @@ class SparseVoxelProposal(BaseModule):
 
     def __init__(self, in_channels, embed_dims, grid_shape, num_levels, topk_train, topk_test,
                  score_hidden_dims, prior_eps, loss_occ, use_prior=True, sampler=None,
-                 stereo=False, grid_min=None, voxel_size=None, refiner=None, init_cfg=None):
+                 grid_min=None, voxel_size=None, refiner=None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.grid_shape = tuple(int(s) for s in grid_shape)
         self.num_levels = int(num_levels)
@@ -129,12 +125,6 @@ class SparseVoxelProposal(BaseModule):
         if sampler is not None:
             self.sampler = MODELS.build(sampler)
             self.image_projs = nn.ModuleList(
-                nn.Linear(embed_dims, embed_dims) for _ in range(self.num_levels - 1))
-        if stereo and sampler is None:
-            raise ValueError('SparseVoxelProposal: stereo needs a sampler')
-        self.stereo_projs = None
-        if stereo:
-            self.stereo_projs = nn.ModuleList(
                 nn.Linear(embed_dims, embed_dims) for _ in range(self.num_levels - 1))
         self.refiners = None
         if refiner is not None:
@@ -213,7 +203,7 @@ class SparseVoxelProposal(BaseModule):
             shape = coords.new_tensor(self.level_shapes[l], dtype=torch.float32)
             feats = feats + self.child_positions[l - 1]((coords.float() + 0.5) / shape)
             if self.sampler is not None:
-                feats = feats + self._image_features(coords, l, image)
+                feats = feats + self.image_projs[l - 1](self._sample_image(coords, l, image))
             if l < len(log_priors):
                 log_prior = self._gather(log_priors[l], coords)
             else:  # finer than the prior: a child gets an eighth of its parent's mass
@@ -226,32 +216,17 @@ class SparseVoxelProposal(BaseModule):
                                                           logits)
         return dict(coords=coords, feats=feats, scores=logits, levels=levels)
 
-    def _image_features(self, coords, level, image):
-        """What the cameras see at the centres of level-``level`` voxels (coords int64
-        [B, M, 3]), projected to float [B, M, C]: the image features (and, with ``stereo``,
-        the two-view product)."""
+    def _sample_image(self, coords, level, image):
+        """Image features float [B, M, C] at the centres of level-``level`` voxels
+        (coords int64 [B, M, 3]), every feature level weighted equally."""
         size = self._level_voxel_size(level)
         centres = (coords.float() + 0.5) * size + coords.new_tensor(self.grid_min,
                                                                     dtype=torch.float32)
-        mlvl_feats, ego2img = image['mlvl_feats'], image['ego2img']
-        num_cams = self.sampler.num_cams
-        if self.stereo_projs is None or ego2img.shape[1] == num_cams:
-            return self.image_projs[level - 1](self._sample(centres, mlvl_feats, ego2img,
-                                                            image['img_shape']))
-        current = self._sample(centres, [f[:, :num_cams] for f in mlvl_feats],
-                               ego2img[:, :num_cams], image['img_shape'])
-        past = self._sample(centres, [f[:, num_cams:] for f in mlvl_feats],
-                            ego2img[:, num_cams:], image['img_shape'])
-        return self.image_projs[level - 1](current) + \
-            self.stereo_projs[level - 1](current * past)
-
-    def _sample(self, centres, mlvl_feats, ego2img, img_shape):
-        """Sampler output float [B, M, C] at points float [B, M, 3] (metres), every
-        feature level weighted equally."""
-        weights = centres.new_full((*centres.shape[:2], 1, len(mlvl_feats)),
-                                   1.0 / len(mlvl_feats))
-        return self.sampler(mlvl_feats, centres[:, :, None], ego2img, img_shape,
-                            weights)[:, :, 0]
+        num_feat_levels = len(image['mlvl_feats'])
+        weights = centres.new_full((*centres.shape[:2], 1, num_feat_levels),
+                                   1.0 / num_feat_levels)
+        return self.sampler(image['mlvl_feats'], centres[:, :, None], image['ego2img'],
+                            image['img_shape'], weights)[:, :, 0]
 
     def _level_voxel_size(self, level):
         """Voxel edge in metres at ``level``."""

@@ -59,40 +59,6 @@ def camera_params(cam2img, cam2ego, img_aug):
     ], dim=-1)
 
 
-RAY_CHANNELS = 4
-
-
-def ray_geometry(img2ego, height, width, stride, ground_z, max_inverse_depth):
-    """Viewing ray of every feature cell: the geometry a depth estimate starts from.
-
-    Args:
-        img2ego (Tensor): float64 [M, 4, 4], inverse of ``ego2img`` (``(u d, v d, d, 1)``
-            -> ego metres).
-        height, width (int): h, w of the feature map; ``stride`` its stride in pixels
-            (cell centres as in :meth:`LSSViewTransform.frustum`).
-        ground_z (float): height of the ground plane in the ego frame, metres.
-        max_inverse_depth (float): clamp of the inverse ground depth, 1 / m (rays meeting
-            the ground closer than the first depth bin).
-
-    Returns:
-        Tensor: float64 [M, 4, h, w]: the unit ray direction (x, y, z) in the ego frame
-        and the inverse of the depth (along the optical axis, 1 / m) at which the ray meets
-        the ground plane, 0 for rays at or above the horizon.
-    """
-    offset = (stride - 1) / 2.0
-    u = torch.arange(width, dtype=img2ego.dtype, device=img2ego.device) * stride + offset
-    v = torch.arange(height, dtype=img2ego.dtype, device=img2ego.device) * stride + offset
-    v, u = torch.meshgrid(v, u, indexing='ij')
-    pixel = torch.stack([u, v, torch.ones_like(u), torch.ones_like(u)], -1)   # d = 1
-    centre = img2ego[:, :3, 3]                                                 # d = 0
-    direction = torch.einsum('mij,hwj->mhwi', img2ego, pixel)[..., :3] - centre[:, None, None]
-    height_above = (centre[:, 2] - ground_z)[:, None, None]
-    # Optical depth d at which centre_z + d * direction_z = ground_z.
-    inverse = (-direction[..., 2] / height_above.clamp_min(1e-3)).clamp(0, max_inverse_depth)
-    unit = direction / direction.norm(dim=-1, keepdim=True)
-    return torch.cat([unit, inverse[..., None]], -1).permute(0, 3, 1, 2)
-
-
 class _ChannelGate(nn.Module):
     """SE-style gate: a per-camera embedding rescales the feature channels (0..1)."""
 
@@ -130,21 +96,14 @@ class CameraAwareDepthNet(nn.Module):
         context_channels (int): C of the predicted context vectors.
         depth_bins (int): D, the number of depth bins.
         mlp_hidden_dims (sequence of ints): hidden widths of the camera MLPs.
-        ray_channels (int): channels of the per-cell ray geometry (:func:`ray_geometry`)
-            embedded and added to the trunk; 0 = none.
     """
 
     def __init__(self, in_channels, mid_channels, context_channels, depth_bins,
-                 mlp_hidden_dims, ray_channels=0):
+                 mlp_hidden_dims):
         super().__init__()
         self.reduce = nn.Sequential(
             nn.Conv2d(in_channels, mid_channels, 3, padding=1, bias=False),
             nn.BatchNorm2d(mid_channels), nn.ReLU(inplace=True))
-        self.ray_embed = None
-        if ray_channels:
-            self.ray_embed = nn.Sequential(
-                nn.Conv2d(ray_channels, mid_channels, 1), nn.ReLU(inplace=True),
-                nn.Conv2d(mid_channels, mid_channels, 1))
         # The raw parameters mix pixels (~100s), metres and unit rotations; a BatchNorm puts
         # them on one scale without hand-tuned normalisers.
         self.param_norm = nn.BatchNorm1d(CAMERA_PARAM_DIMS)
@@ -158,20 +117,16 @@ class CameraAwareDepthNet(nn.Module):
             nn.Conv2d(mid_channels, depth_bins, 1))
         self.context_head = nn.Conv2d(mid_channels, context_channels, 1)
 
-    def forward(self, feats, params, rays=None):
+    def forward(self, feats, params):
         """
         Args:
             feats (Tensor): float [M, C_in, h, w], M = B * N current-frame images.
             params (Tensor): float [M, 22], from :func:`camera_params`.
-            rays (Tensor, optional): float [M, ray_channels, h, w], from
-                :func:`ray_geometry`; needed when ``ray_channels`` > 0.
 
         Returns:
             tuple(Tensor, Tensor): depth logits [M, D, h, w] and context [M, C_ctx, h, w].
         """
         x = self.reduce(feats)
-        if self.ray_embed is not None:
-            x = x + self.ray_embed(rays.to(x.dtype))
         params = self.param_norm(params.to(x.dtype))
         depth = self.depth_head(self.depth_gate(x, self.depth_mlp(params)))
         context = self.context_head(self.context_gate(x, self.context_mlp(params)))
@@ -205,17 +160,13 @@ class LSSViewTransform(BaseModule):
             factor (dividing ``downsample``) before the prior is pooled, so a fine prior
             grid gets frustum points at stride ``downsample / prior_upsample``; each point
             then carries ``1 / prior_upsample ** 2`` of its cell's mass.
-        ground_z (float, optional): height of the ground plane in the ego frame (metres);
-            when given, the DepthNet also sees every cell's viewing ray
-            (:func:`ray_geometry`: its direction and where it meets the ground), which makes
-            the depth of the road and of everything standing on it a matter of geometry.
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
     def __init__(self, in_channels, context_channels, depth_bins, grid_min, grid_shape,
                  voxel_size, downsample, mid_channels, mlp_hidden_dims, loss_depth,
                  prior_grid_shape=None, prior_voxel_size=None, prior_upsample=1,
-                 ground_z=None, init_cfg=None):
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.depth_min, self.depth_max, self.depth_step = (float(v) for v in depth_bins)
         if self.depth_step <= 0 or self.depth_max <= self.depth_min:
@@ -242,10 +193,8 @@ class LSSViewTransform(BaseModule):
             raise ValueError(f'LSSViewTransform: prior_upsample {prior_upsample} must divide '
                              f'downsample {self.downsample}')
         self.context_channels = int(context_channels)
-        self.ground_z = None if ground_z is None else float(ground_z)
-        self.depth_net = CameraAwareDepthNet(
-            in_channels, mid_channels, context_channels, self.num_bins, mlp_hidden_dims,
-            ray_channels=0 if self.ground_z is None else RAY_CHANNELS)
+        self.depth_net = CameraAwareDepthNet(in_channels, mid_channels, context_channels,
+                                             self.num_bins, mlp_hidden_dims)
         self.loss_depth = MODELS.build(loss_depth)
         if getattr(self.loss_depth, 'num_bins', self.num_bins) != self.num_bins:
             raise ValueError(f'LSSViewTransform: loss_depth has {self.loss_depth.num_bins} '
@@ -312,13 +261,7 @@ class LSSViewTransform(BaseModule):
         batch, cams, channels, height, width = mlvl_feats_current.shape
         feats = mlvl_feats_current.reshape(batch * cams, channels, height, width)
         params = camera_params(cam2img, cam2ego, img_aug).reshape(batch * cams, -1)
-        rays = None
-        if self.ground_z is not None:
-            with torch.no_grad():
-                img2ego = torch.linalg.inv(ego2img.double()).reshape(batch * cams, 4, 4)
-                rays = ray_geometry(img2ego, height, width, self.downsample, self.ground_z,
-                                    1.0 / self.depth_min).to(feats.dtype)
-        depth_logits, context = self.depth_net(feats, params, rays)
+        depth_logits, context = self.depth_net(feats, params)
         depth = depth_logits.softmax(dim=1)
 
         with torch.no_grad():

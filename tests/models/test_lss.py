@@ -5,7 +5,6 @@ import pytest
 import torch
 
 import models  # noqa: F401
-from models.view_transforms.lss import ray_geometry
 from mmdet3d.registry import MODELS
 
 # Tiny volume: x in [-2, 8), y in [-4, 4), z in [-3, 4) metres, 1 m voxels.
@@ -219,31 +218,3 @@ def test_fine_prior_from_upsampled_depth_keeps_the_mass_and_refines_its_place():
 def test_prior_upsample_must_divide_the_stride():
     with pytest.raises(ValueError, match='prior_upsample'):
         build_vt(prior_upsample=3)
-
-
-def test_ray_geometry_is_the_viewing_ray_and_its_ground_depth():
-    """Camera 0.5 m up (ground plane at z = -1 m), looking along +x: the centre cell's ray is
-    +x; a row below the horizon meets the ground at optical depth 1.5 f / (v - c_y)."""
-    ego2img = camera()[0].double()
-    rays = ray_geometry(torch.linalg.inv(ego2img)[None], FEAT_H, FEAT_W, STRIDE, -1.0, 1.0)
-    assert rays.shape == (1, 4, FEAT_H, FEAT_W)
-    torch.testing.assert_close(rays[0, :3, 1, 2], torch.tensor([1.0, 0.0, 0.0],
-                                                               dtype=torch.float64))
-    rows = torch.arange(FEAT_H, dtype=torch.float64) * STRIDE + (STRIDE - 1) / 2
-    expected = ((rows - CY_AUG) / (1.5 * F_AUG)).clamp_min(0)      # 0, 0 (horizon), 1/3
-    torch.testing.assert_close(rays[0, 3, :, 0], expected)
-    torch.testing.assert_close(rays[0, :3].norm(dim=0), torch.ones(FEAT_H, FEAT_W,
-                                                                   dtype=torch.float64))
-
-
-def test_depth_net_reads_the_rays_when_given_a_ground_plane():
-    torch.manual_seed(0)
-    vt = build_vt(ground_z=-1.0).eval()
-    feats = torch.randn(1, 1, 8, FEAT_H, FEAT_W)
-    base = vt(feats, *stack_cameras([[camera(0.0)]]))
-    lifted = camera(0.0)
-    ego2img = lifted[0].clone()
-    ego2img[:, 3] -= ego2img[:, 2] * 0.5        # camera 0.5 m higher: same pixels, new rays
-    moved = vt(feats, *stack_cameras([[(ego2img,) + lifted[1:]]]))
-    assert not torch.allclose(moved['depth'], base['depth'])
-    assert build_vt().depth_net.ray_embed is None

@@ -216,26 +216,3 @@ def test_children_scores_depend_on_their_position_in_the_grid():
     slot0 = (level['coords'][0] % 2 == 0).all(-1)
     logits = level['logits'][0][slot0]
     assert logits.numel() > 1 and logits.std() > 0
-
-
-def test_stereo_children_compare_the_current_and_past_frames():
-    """With stereo, children read the product of the current and past frames' features:
-    the past frame changes their scores, and it stops mattering when the current frame
-    sees nothing there."""
-    torch.manual_seed(0)
-    model = MODELS.build(_cfg(sampler=dict(type='MultiviewBilinearSampler', num_cams=1),
-                              stereo=True, grid_min=(0.5, -3.2, -1.6), voxel_size=0.4)).eval()
-    volume, prior = _inputs(batch=1)
-    camera = _forward_camera().expand(1, 2, 4, 4)
-    current = torch.randn(1, 1, 8, 4, 8)
-    image = lambda cur, past: dict(mlvl_feats=[torch.cat([cur, past], 1)],  # noqa: E731
-                                   ego2img=camera, img_shape=(32, 64))
-    base = model(volume, prior, image(current, torch.randn(1, 1, 8, 4, 8)))
-    other = model(volume, prior, image(current, torch.randn(1, 1, 8, 4, 8)))
-    assert torch.equal(base['levels'][0]['logits'], other['levels'][0]['logits'])
-    assert not torch.allclose(base['levels'][1]['logits'], other['levels'][1]['logits'])
-    blind = torch.zeros(1, 1, 8, 4, 8)
-    torch.testing.assert_close(model(volume, prior, image(blind, torch.randn(1, 1, 8, 4, 8))),
-                               model(volume, prior, image(blind, torch.randn(1, 1, 8, 4, 8))))
-    with pytest.raises(ValueError, match='stereo needs a sampler'):
-        MODELS.build(_cfg(stereo=True))
