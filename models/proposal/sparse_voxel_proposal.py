@@ -8,12 +8,9 @@ resolution: the levels up to it read their own voxel's mass (sum-pooled), finer 
 a parent's mass evenly among its children. A fine prior is what lets the children of one
 voxel be told apart by geometry rather than by position alone; with an image ``sampler``,
 every child also reads the image features at its centre (what the cameras see there: road,
-facade, sky), so the depth evidence is paired with appearance at the child's own scale. With a
-``refiner`` (a sparse voxel decoder, as SparseOcc refines between its levels), the
-kept voxels of every level but the last exchange information with their kept neighbours and
-sample the images before they split, so a child inherits a parent feature that knows its
-surroundings. Nothing dense is built after the first level: the result is a sparse set of
-voxel coordinates with features.
+facade, sky), so the depth evidence is paired with appearance at the child's own scale. Nothing
+dense is built after the first level: the result is a sparse set of voxel coordinates with
+features.
 
 Grid frame: voxel (i, j, k) of a level of shape (X_l, Y_l, Z_l) covers the same metric box as
 the full-grid voxels [2^s i, 2^s (i+1)) x ... with s = levels - 1 - l; coordinates are always
@@ -63,18 +60,13 @@ class SparseVoxelProposal(BaseModule):
         grid_min (sequence of 3 floats, optional): metres of the grid's lowest corner
             (ego frame), for the sampler.
         voxel_size (float, optional): voxel edge of the last level in metres, for the
-            sampler and the refiners.
-        refiner (dict, optional): :class:`SparseVoxelDecoder` config without ``grid_min``,
-            ``grid_shape`` and ``voxel_size``; one is built per level except the last (with
-            that level's grid, and ``offset_range``, given for the last level, scaled with
-            the voxel size) and refines the kept voxels' features before they split.
-            Needs ``grid_min``, ``voxel_size`` and ``image`` inputs in ``forward``.
+            sampler.
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
     def __init__(self, in_channels, embed_dims, grid_shape, num_levels, topk_train, topk_test,
                  score_hidden_dims, prior_eps, loss_occ, use_prior=True, sampler=None,
-                 grid_min=None, voxel_size=None, refiner=None, init_cfg=None):
+                 grid_min=None, voxel_size=None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.grid_shape = tuple(int(s) for s in grid_shape)
         self.num_levels = int(num_levels)
@@ -114,26 +106,15 @@ class SparseVoxelProposal(BaseModule):
                           nn.Linear(score_hidden_dims, 1))
             for _ in range(self.num_levels - 1))
         self.loss_occ = MODELS.build(loss_occ)
-        if (sampler is not None or refiner is not None) and \
-                (grid_min is None or voxel_size is None):
-            raise ValueError('SparseVoxelProposal: a sampler or refiner needs grid_min and '
-                             'voxel_size')
-        if grid_min is not None:
-            self.grid_min = tuple(float(v) for v in grid_min)
-            self.voxel_size = float(voxel_size)
         self.sampler = None
         if sampler is not None:
+            if grid_min is None or voxel_size is None:
+                raise ValueError('SparseVoxelProposal: a sampler needs grid_min and voxel_size')
             self.sampler = MODELS.build(sampler)
+            self.grid_min = tuple(float(v) for v in grid_min)
+            self.voxel_size = float(voxel_size)
             self.image_projs = nn.ModuleList(
                 nn.Linear(embed_dims, embed_dims) for _ in range(self.num_levels - 1))
-        self.refiners = None
-        if refiner is not None:
-            self.refiners = nn.ModuleList(
-                MODELS.build(dict(refiner, grid_min=self.grid_min, grid_shape=shape,
-                                  voxel_size=self._level_voxel_size(l),
-                                  offset_range=refiner['offset_range'] * 2 ** (
-                                      self.num_levels - 1 - l)))
-                for l, shape in enumerate(self.level_shapes[:-1]))
 
     def _check_topk(self, topk, name):
         topk = [int(k) for k in topk]
@@ -174,9 +155,8 @@ class SparseVoxelProposal(BaseModule):
             raise ValueError(f'SparseVoxelProposal: volume must be [B, C, '
                              f'{", ".join(map(str, self.level_shapes[0]))}], got '
                              f'{tuple(volume.shape)}')
-        if (self.sampler is not None or self.refiners is not None) and image is None:
-            raise ValueError('SparseVoxelProposal: configured with a sampler or refiner, '
-                             'needs image')
+        if self.sampler is not None and image is None:
+            raise ValueError('SparseVoxelProposal: configured with a sampler, needs image')
         topk = self.topk_train if self.training else self.topk_test
         batch = volume.shape[0]
         feats = self.input_proj(volume)
@@ -193,9 +173,6 @@ class SparseVoxelProposal(BaseModule):
 
         offsets = _CHILD_OFFSETS.to(volume.device)
         for l in range(1, self.num_levels):
-            if self.refiners is not None:
-                feats = self.refiners[l - 1](coords, feats, image['mlvl_feats'],
-                                             image['ego2img'], image['img_shape'])
             num = coords.shape[1]
             coords = (coords[:, :, None] * 2 + offsets).reshape(batch, num * 8, 3)
             feats = (feats[:, :, None] + self.child_embeds[l - 1].weight).reshape(
@@ -219,7 +196,7 @@ class SparseVoxelProposal(BaseModule):
     def _sample_image(self, coords, level, image):
         """Image features float [B, M, C] at the centres of level-``level`` voxels
         (coords int64 [B, M, 3]), every feature level weighted equally."""
-        size = self._level_voxel_size(level)
+        size = self.voxel_size * 2 ** (self.num_levels - 1 - level)
         centres = (coords.float() + 0.5) * size + coords.new_tensor(self.grid_min,
                                                                     dtype=torch.float32)
         num_feat_levels = len(image['mlvl_feats'])
@@ -227,10 +204,6 @@ class SparseVoxelProposal(BaseModule):
                                    1.0 / num_feat_levels)
         return self.sampler(image['mlvl_feats'], centres[:, :, None], image['ego2img'],
                             image['img_shape'], weights)[:, :, 0]
-
-    def _level_voxel_size(self, level):
-        """Voxel edge in metres at ``level``."""
-        return self.voxel_size * 2 ** (self.num_levels - 1 - level)
 
     def _level_log_priors(self, prior, batch):
         """Dense log-priors float [B, 1, X_l, Y_l, Z_l] of levels 0..p for a prior given at

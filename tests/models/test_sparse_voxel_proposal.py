@@ -173,38 +173,6 @@ def test_children_read_the_image_at_their_centre():
         model(volume, prior)
 
 
-def test_refiners_work_on_each_level_grid_and_reach_the_children():
-    """With a refiner, the kept voxels of every level but the last are refined on that
-    level's grid (voxel size doubling per level up) before they split, and the children's
-    scores depend on it; the coarse scores do not."""
-    torch.manual_seed(0)
-    refiner = dict(type='SparseVoxelDecoder', embed_dims=8, num_layers=1, num_heads=2,
-                   ffn_dims=16, num_points=2, num_feat_levels=1, window_size=4, chunk_size=16,
-                   offset_range=0.4, dropout=0.0,
-                   sampler=dict(type='MultiviewBilinearSampler', num_cams=1))
-    model = MODELS.build(_cfg(refiner=refiner, grid_min=(0.5, -3.2, -1.6),
-                              voxel_size=0.4)).eval()
-    assert len(model.refiners) == 2
-    assert [r.voxel_size for r in model.refiners] == [1.6, 0.8]
-    assert [r.layers[0].offset_range for r in model.refiners] == [1.6, 0.8]
-    volume, prior = _inputs(batch=1)
-    feats = torch.randn(1, 1, 8, 4, 8, requires_grad=True)
-    image = dict(mlvl_feats=[feats], ego2img=_forward_camera(), img_shape=(32, 64))
-    out = model(volume, prior, image)
-    out['levels'][1]['logits'].sum().backward()
-    assert feats.grad.abs().sum() > 0
-    assert all(p.grad is not None for p in model.refiners[0].parameters())
-    with torch.no_grad():
-        model.refiners[0].layers[0].ffn[-1].bias.add_(torch.randn(8))
-    again = model(volume, prior, image)
-    assert torch.equal(out['levels'][0]['logits'], again['levels'][0]['logits'])
-    assert not torch.allclose(out['levels'][1]['logits'], again['levels'][1]['logits'])
-    with pytest.raises(ValueError, match='needs image'):
-        model(volume, prior)
-    with pytest.raises(ValueError, match='needs grid_min'):
-        MODELS.build(_cfg(refiner=refiner))
-
-
 def test_children_scores_depend_on_their_position_in_the_grid():
     """Two children with the same parent feature, child slot and prior but different grid
     positions can score differently (the encoding of their centre)."""
