@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny toy nuScenes world (generated once per session) and its infos."""
+"""Shared fixtures: a tiny toy nuScenes world (generated once per session), its infos, a
+small GD-OCC config on it and an initialised checkpoint of that config."""
 import importlib.util
 import os
 import subprocess
@@ -123,3 +124,21 @@ def small_gdocc_config(toy_root, tmp_path_factory):
     path.write_text(SMALL_GDOCC.format(base=os.path.join(ROOT, 'configs', 'toy_gdocc.py'),
                                        data_root=toy_root + os.sep))
     return str(path)
+
+
+@pytest.fixture(scope='session')
+def gdocc_weights(small_gdocc_config, tmp_path_factory):
+    """A freshly initialised GD-OCC checkpoint (seeded): evaluation needs no training."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmdet3d.registry import MODELS
+
+    cfg = Config.fromfile(small_gdocc_config)
+    init_default_scope('mmdet3d')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    path = tmp_path_factory.mktemp('gdocc_weights') / 'init.pth'
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
+    return path

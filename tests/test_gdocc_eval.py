@@ -43,23 +43,6 @@ def _same(a, b):
         assert ious == pytest.approx(b['per_class_RayIoU'][name], abs=1e-9, nan_ok=True), name
 
 
-@pytest.fixture(scope='module')
-def gdocc_weights(small_gdocc_config, tmp_path_factory):
-    """A freshly initialised GD-OCC checkpoint (seeded): evaluation needs no training."""
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmdet3d.registry import MODELS
-
-    cfg = Config.fromfile(small_gdocc_config)
-    init_default_scope('mmdet3d')
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    path = tmp_path_factory.mktemp('gdocc_weights') / 'init.pth'
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
-    return path
-
-
 def test_val_saved_predictions_score_the_same_in_the_tool(small_gdocc_config, gdocc_weights,
                                                           toy_root, tools, tmp_path):
     out, preds = tmp_path / 'metrics.json', tmp_path / 'preds'
