@@ -26,6 +26,8 @@ from mmengine.model import BaseModule
 
 from mmdet3d.registry import MODELS
 
+from ..decoders.sparse_voxel_decoder import voxel_centres
+
 # The 8 children of voxel (i, j, k) at the next level are (2i + a, 2j + b, 2k + c).
 _CHILD_OFFSETS = torch.tensor([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)])
 
@@ -196,9 +198,8 @@ class SparseVoxelProposal(BaseModule):
     def _sample_image(self, coords, level, image):
         """Image features float [B, M, C] at the centres of level-``level`` voxels
         (coords int64 [B, M, 3]), every feature level weighted equally."""
-        size = self.voxel_size * 2 ** (self.num_levels - 1 - level)
-        centres = (coords.float() + 0.5) * size + coords.new_tensor(self.grid_min,
-                                                                    dtype=torch.float32)
+        centres = voxel_centres(coords, self.grid_min,
+                                self.voxel_size * 2 ** (self.num_levels - 1 - level))
         num_feat_levels = len(image['mlvl_feats'])
         weights = centres.new_full((*centres.shape[:2], 1, num_feat_levels),
                                    1.0 / num_feat_levels)
