@@ -47,14 +47,21 @@ def _load_tool(name):
     return module
 
 
+class _Tools:
+    """``tools/<name>.py`` as the attribute ``name``, imported on first use."""
+
+    def __getattr__(self, name):
+        if name.startswith('_'):
+            raise AttributeError(name)
+        module = _load_tool(name)
+        setattr(self, name, module)
+        return module
+
+
 @pytest.fixture(scope='session')
 def tools():
-    """``tools.create_data``, ``tools.ray_metrics`` and ``tools.blind_baseline`` as modules."""
-    class Tools:
-        create_data = _load_tool('create_data')
-        ray_metrics = _load_tool('ray_metrics')
-        blind_baseline = _load_tool('blind_baseline')
-    return Tools
+    """The scripts of tools/ as modules: ``tools.ray_metrics``, ``tools.timing``, ..."""
+    return _Tools()
 
 
 @pytest.fixture(scope='session')

@@ -1,22 +1,13 @@
 """tools/timing.py on the toy config with random inputs."""
-import importlib.util
 import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _timing():
-    spec = importlib.util.spec_from_file_location(
-        'gdocc_tools_timing', os.path.join(ROOT, 'tools', 'timing.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_timing_on_random_inputs_reports_latency_and_memory(capsys):
-    result = _timing().main(['--config', os.path.join(ROOT, 'configs', 'toy_gdocc.py'),
-                             '--samples', '2', '--warmup', '1', '--device', 'cpu',
-                             '--random'])
+def test_timing_on_random_inputs_reports_latency_and_memory(tools, capsys):
+    result = tools.timing.main(['--config', os.path.join(ROOT, 'configs', 'toy_gdocc.py'),
+                                '--samples', '2', '--warmup', '1', '--device', 'cpu',
+                                '--random'])
     out = capsys.readouterr().out
     assert result['inputs'] == 'random' and result['samples'] == 2
     assert result['latency_ms'] > 0 and result['fps'] > 0

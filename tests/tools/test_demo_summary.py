@@ -1,19 +1,7 @@
 """tools/demo_summary.py: the demo's metrics.json from the model and baseline metrics."""
-import importlib.util
 import json
-import os
 
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'gdocc_demo_summary', os.path.join(ROOT, 'tools', 'demo_summary.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _write(path, **metrics):
@@ -21,24 +9,25 @@ def _write(path, **metrics):
     return str(path)
 
 
-def test_summary_has_the_documented_keys(tmp_path, capsys):
+def test_summary_has_the_documented_keys(tools, tmp_path, capsys):
     model = _write(tmp_path / 'model.json', **{'RayIoU': 0.4, 'RayIoU@1': 0.3, 'RayIoU@2': 0.4,
                                                 'RayIoU@4': 0.5, 'mIoU': 30.0, 'extra': 1})
     baseline = _write(tmp_path / 'blind.json', RayIoU=0.05, mIoU=9.0)
     out = tmp_path / 'metrics.json'
-    _tool().main(['--model', model, '--baseline', baseline, '--out', str(out)])
+    tools.demo_summary.main(['--model', model, '--baseline', baseline, '--out', str(out)])
     written = json.loads(out.read_text())
     assert written == {'RayIoU': 0.4, 'RayIoU@1': 0.3, 'RayIoU@2': 0.4, 'RayIoU@4': 0.5,
                        'mIoU': 30.0, 'baseline_RayIoU': 0.05, 'baseline_mIoU': 9.0}
     assert '8.0x the baseline' in capsys.readouterr().out
 
 
-def test_missing_keys_or_files_are_one_line_errors(tmp_path):
+def test_missing_keys_or_files_are_one_line_errors(tools, tmp_path):
     baseline = _write(tmp_path / 'blind.json', RayIoU=0.05, mIoU=9.0)
     partial = _write(tmp_path / 'model.json', RayIoU=0.4)
     with pytest.raises(SystemExit, match='lacks'):
-        _tool().main(['--model', partial, '--baseline', baseline, '--out', str(tmp_path / 'o')])
+        tools.demo_summary.main(['--model', partial, '--baseline', baseline,
+                                 '--out', str(tmp_path / 'o')])
     with pytest.raises(SystemExit, match='cannot read'):
-        _tool().main(['--model', str(tmp_path / 'none.json'), '--baseline', baseline,
-                      '--out', str(tmp_path / 'o')])
+        tools.demo_summary.main(['--model', str(tmp_path / 'none.json'), '--baseline',
+                                 baseline, '--out', str(tmp_path / 'o')])
     assert not (tmp_path / 'o').exists()

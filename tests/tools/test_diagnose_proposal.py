@@ -1,38 +1,31 @@
 """tools/diagnose_proposal.py on the tiny toy world with an initialised GD-OCC checkpoint:
 recall counts per level and height are consistent with the ground truth, and the oracle on
 the kept voxels is what its definition says."""
-import os
-import sys
-
 import numpy as np
 import pytest
 
 pytestmark = pytest.mark.toy_world
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, 'tools'))
 
-import diagnose_proposal  # noqa: E402
-
-
-def test_oracle_on_kept_keeps_the_labels_of_kept_voxels_only():
+def test_oracle_on_kept_keeps_the_labels_of_kept_voxels_only(tools):
     gt = np.full((4, 4, 2), 17, dtype=np.uint8)
     gt[0, 0, 0], gt[1, 1, 1], gt[2, 2, 0] = 11, 4, 15
-    pred = diagnose_proposal.oracle_on_kept(np.array([[0, 0, 0], [1, 1, 1], [3, 3, 1]]), gt, 17)
+    pred = tools.diagnose_proposal.oracle_on_kept(np.array([[0, 0, 0], [1, 1, 1], [3, 3, 1]]),
+                                                  gt, 17)
     expected = np.full_like(gt, 17)
     expected[0, 0, 0], expected[1, 1, 1] = 11, 4
     np.testing.assert_array_equal(pred, expected)
 
 
-def test_counts_are_consistent_with_the_ground_truth(small_gdocc_config, gdocc_weights,
-                                                      toy_root, monkeypatch, capsys):
+def test_counts_are_consistent_with_the_ground_truth(small_gdocc_config, gdocc_weights, tools,
+                                                      monkeypatch, capsys):
     from mmdet3d.registry import DATASETS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
     monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
-    result = diagnose_proposal.main(['--config', small_gdocc_config, '--weights',
-                                     str(gdocc_weights), '--num', '3', '--no-progress'])
+    result = tools.diagnose_proposal.main(['--config', small_gdocc_config, '--weights',
+                                           str(gdocc_weights), '--num', '3', '--no-progress'])
     levels = result['levels']
     assert [stats.shape for stats in levels] == [(3, 2), (3, 4), (3, 8), (3, 16)]
     for positives, candidates, kept in levels:
@@ -50,7 +43,7 @@ def test_counts_are_consistent_with_the_ground_truth(small_gdocc_config, gdocc_w
     assert 'oracle labels on the kept voxels' in capsys.readouterr().out
 
 
-def test_missing_checkpoint_is_a_one_line_error(small_gdocc_config, tmp_path):
+def test_missing_checkpoint_is_a_one_line_error(small_gdocc_config, tools, tmp_path):
     with pytest.raises(SystemExit, match='error: .*missing.pth'):
-        diagnose_proposal.main(['--config', small_gdocc_config, '--weights',
-                                str(tmp_path / 'missing.pth')])
+        tools.diagnose_proposal.main(['--config', small_gdocc_config, '--weights',
+                                      str(tmp_path / 'missing.pth')])
