@@ -61,6 +61,9 @@ class GDOcc(Base3DDetector):
         lss (dict or None): :class:`LSSViewTransform` config; its grid is the coarse grid.
         lss_level (int): neck level fed to LSS; its stride must be ``lss.downsample`` and
             the stride of the ``gt_depth`` targets.
+        stereo_level (int, optional): neck level that LSS's temporal stereo (``lss.stereo``)
+            matches between the current frame and the previous one (frame 1); needs
+            both, and at least 2 frames.
         implicit (dict or None): :class:`ImplicitViewTransform` config (same coarse grid,
             all ``num_levels`` neck levels).
         fusion (dict or None): :class:`GatedVolumeFusion` config; required when both the
@@ -72,9 +75,10 @@ class GDOcc(Base3DDetector):
         use_occ_scores (bool): pass the proposal's last-level logits to the head's
             ``predict`` (its ``occ_threshold`` then also frees voxels).
         loss_mask_key (str or None): data field (bool/uint8 [X, Y, Z]) marking the observed
-            voxels, e.g. ``'mask_camera'``: the head gets no loss on the others (as in Occ3D
-            training practice) and the proposal treats them as empty, so its top-k goes to
-            observed surfaces; None = every voxel's label counts.
+            voxels, e.g. ``'mask_camera'``. The proposal's ``targets`` keep the occupied
+            voxels within its ``target_dilation`` of them (everything else is empty to it),
+            and the head gets no loss outside that region (as in Occ3D training practice);
+            None = every voxel's label counts.
         use_lss_volume (bool): feed the LSS volume to the implicit queries and the fusion;
             False (implicit-only ablation) keeps LSS for its depth and prior only.
         test_feature_cache (bool): reuse cached image features of views seen by earlier
@@ -89,7 +93,8 @@ class GDOcc(Base3DDetector):
     """
 
     def __init__(self, img_encoder, lss, lss_level, implicit, fusion, proposal, decoder,
-                 occ_head, num_cams=6, use_occ_scores=False, loss_mask_key='mask_camera',
+                 occ_head, stereo_level=None, num_cams=6, use_occ_scores=False,
+                 loss_mask_key='mask_camera',
                  use_lss_volume=True, test_feature_cache=False, feature_cache_views=None,
                  data_preprocessor=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -97,6 +102,7 @@ class GDOcc(Base3DDetector):
         self.img_encoder = MODELS.build(img_encoder)
         self.lss = build(lss)
         self.lss_level = int(lss_level)
+        self.stereo_level = None if stereo_level is None else int(stereo_level)
         self.implicit = build(implicit)
         self.fusion = build(fusion)
         self.use_lss_volume = bool(use_lss_volume) and self.lss is not None
@@ -122,6 +128,8 @@ class GDOcc(Base3DDetector):
             raise ValueError('GDOcc: implicit use_depth_weight needs the LSS depth (lss)')
         if self.lss is None and self.proposal.use_prior:
             raise ValueError('GDOcc: proposal use_prior needs the LSS prior (lss)')
+        if (self.stereo_level is not None) != (getattr(self.lss, 'stereo', None) is not None):
+            raise ValueError('GDOcc: stereo_level and lss.stereo go together')
         # The proposal's coarse grid must be the view transforms' grid, or the volume
         # handed over would be reinterpreted at the wrong resolution.
         for name, branch in (('LSS', self.lss), ('implicit', self.implicit)):
@@ -211,7 +219,8 @@ class GDOcc(Base3DDetector):
         lss_out = dict(volume=None, prior=None, depth=None)
         if self.lss is not None:
             lss_out = self.lss(mlvl_feats[self.lss_level][:, cur], ego2img[:, cur],
-                               cam2img[:, cur], cam2ego[:, cur], img_aug[:, cur])
+                               cam2img[:, cur], cam2ego[:, cur], img_aug[:, cur],
+                               self._stereo_inputs(mlvl_feats, ego2img, img_shape))
         explicit = lss_out['volume'] if self.use_lss_volume else None
         volume = explicit
         if self.implicit is not None:
@@ -231,6 +240,18 @@ class GDOcc(Base3DDetector):
         feats = self.decoder(proposal['coords'], proposal['feats'], mlvl_feats, ego2img,
                              img_shape)
         return dict(depth=lss_out['depth'], proposal=proposal, feats=feats)
+
+    def _stereo_inputs(self, mlvl_feats, ego2img, img_shape):
+        """LSS's ``stereo_inputs`` (current frame against frame 1), or None."""
+        if self.stereo_level is None:
+            return None
+        feats = mlvl_feats[self.stereo_level]
+        if feats.shape[1] < 2 * self.num_cams:
+            raise ValueError(f'GDOcc: temporal stereo needs a past frame, got '
+                             f'{feats.shape[1]} views for {self.num_cams} cameras')
+        cur, past = slice(0, self.num_cams), slice(self.num_cams, 2 * self.num_cams)
+        return dict(current=feats[:, cur], past=feats[:, past], past_ego2img=ego2img[:, past],
+                    stride=img_shape[1] // feats.shape[-1], img_shape=img_shape)
 
     def _forward(self, batch_inputs_dict, batch_data_samples=None):
         """Raw head outputs (``tensor`` mode): the head's ``forward`` dict plus ``coords``."""
@@ -268,12 +289,15 @@ class GDOcc(Base3DDetector):
         losses = {}
         if self.lss is not None:
             losses.update(self.lss.loss(out['depth'], gt_depth))
-        # The proposal learns to keep *observed* occupied voxels: unobserved ones (hidden
-        # behind surfaces or out of view) are negatives rather than ignored, or they would
-        # score freely and crowd the observed surfaces out of the fixed top-k budget.
+        # The proposal learns to keep occupied voxels near observed ones (its targets):
+        # the others (hidden behind surfaces or out of view) are negatives rather than
+        # ignored, or they would score freely and crowd the observed surfaces out of the
+        # fixed top-k budget. The head is supervised on the same region.
         occupied = gt_sem != self.occ_head.free_label
         losses.update(self.proposal.loss(out['proposal']['levels'],
-                                         occupied if valid is None else occupied & valid))
+                                         self.proposal.targets(occupied, valid)))
+        if valid is not None:
+            valid = self.proposal.observed_region(valid)
         preds = self.occ_head(out['proposal']['coords'], out['feats'])
         losses.update(self.occ_head.loss(preds, out['proposal']['coords'], gt_sem, gt_inst,
                                          valid))

@@ -63,13 +63,37 @@ class SparseVoxelProposal(BaseModule):
             (ego frame), for the sampler.
         voxel_size (float, optional): voxel edge of the last level in metres, for the
             sampler.
+        surface_targets (bool): :meth:`targets` keeps only exposed surfaces (occupied
+            voxels with a free face neighbour): what a ray can hit first. Interiors (a
+            building's inside, the ground under a car) are negatives, so the top-k goes to
+            the voxels RayIoU measures.
+        ground_split_z (float, optional): metres (ego frame). Voxels whose centre lies
+            below it form the *ground stratum*, which gets its own share of each level's k
+            (``ground_topk_train`` / ``ground_topk_test``), the rest of k going to the
+            voxels above. The ground is the surest bet of every level: ranked together,
+            its voxels fill the whole budget and leave nothing for the objects on it.
+            Needs ``grid_min`` and ``voxel_size``.
+        ground_topk_train (sequence of ints, optional): per level, the k of the ground
+            stratum in training (0 = one plain top-k at that level).
+        ground_topk_test (sequence of ints, optional): the same at inference.
+        target_dilation (int): :meth:`targets` keeps occupied voxels within this many
+            voxels (Chebyshev distance) of an observed one. Occ3D's camera mask comes from a
+            sparse set of camera rays and misses much of what the cameras see (distant
+            ground between two rays, the far side of a thin object), so 0 would teach the
+            proposal to drop true surfaces at random.
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
     def __init__(self, in_channels, embed_dims, grid_shape, num_levels, topk_train, topk_test,
                  score_hidden_dims, prior_eps, loss_occ, use_prior=True, sampler=None,
-                 grid_min=None, voxel_size=None, init_cfg=None):
+                 grid_min=None, voxel_size=None, surface_targets=False, target_dilation=0,
+                 ground_split_z=None, ground_topk_train=None, ground_topk_test=None,
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
+        self.surface_targets = bool(surface_targets)
+        self.target_dilation = int(target_dilation)
+        if self.target_dilation < 0:
+            raise ValueError(f'target_dilation must be >= 0, got {target_dilation}')
         self.grid_shape = tuple(int(s) for s in grid_shape)
         self.num_levels = int(num_levels)
         scale = 2 ** (self.num_levels - 1)
@@ -80,6 +104,13 @@ class SparseVoxelProposal(BaseModule):
                              for l in range(self.num_levels)]
         self.topk_train = self._check_topk(topk_train, 'topk_train')
         self.topk_test = self._check_topk(topk_test, 'topk_test')
+        self.grid_min = None if grid_min is None else tuple(float(v) for v in grid_min)
+        self.voxel_size = None if voxel_size is None else float(voxel_size)
+        self.ground_split_z = None if ground_split_z is None else float(ground_split_z)
+        self.ground_topk_train = self._check_ground_topk(ground_topk_train, self.topk_train,
+                                                         'ground_topk_train')
+        self.ground_topk_test = self._check_ground_topk(ground_topk_test, self.topk_test,
+                                                        'ground_topk_test')
         self.embed_dims = embed_dims
         self.prior_eps = prior_eps
         self.use_prior = bool(use_prior)
@@ -113,8 +144,6 @@ class SparseVoxelProposal(BaseModule):
             if grid_min is None or voxel_size is None:
                 raise ValueError('SparseVoxelProposal: a sampler needs grid_min and voxel_size')
             self.sampler = MODELS.build(sampler)
-            self.grid_min = tuple(float(v) for v in grid_min)
-            self.voxel_size = float(voxel_size)
             self.image_projs = nn.ModuleList(
                 nn.Linear(embed_dims, embed_dims) for _ in range(self.num_levels - 1))
 
@@ -128,6 +157,21 @@ class SparseVoxelProposal(BaseModule):
             if not 0 < topk[l] <= 8 * topk[l - 1]:
                 raise ValueError(f'{name}[{l}] = {topk[l]} must be in (0, 8 * {name}[{l - 1}]]')
         return topk
+
+    def _check_ground_topk(self, ground_topk, topk, name):
+        """Per-level ground-stratum k (all 0 without ``ground_split_z``)."""
+        if self.ground_split_z is None:
+            if ground_topk is not None:
+                raise ValueError(f'{name} needs ground_split_z')
+            return [0] * self.num_levels
+        if self.grid_min is None or self.voxel_size is None:
+            raise ValueError('SparseVoxelProposal: ground_split_z needs grid_min and voxel_size')
+        ground_topk = [int(k) for k in (ground_topk or [0] * self.num_levels)]
+        if len(ground_topk) != self.num_levels or \
+                any(not 0 <= g <= k for g, k in zip(ground_topk, topk)):
+            raise ValueError(f'{name} needs one k per level, each in [0, the level\'s k '
+                             f'{topk}], got {ground_topk}')
+        return ground_topk
 
     def forward(self, volume, prior, image=None):
         """Scores, keeps and refines voxels from coarse to fine.
@@ -160,6 +204,7 @@ class SparseVoxelProposal(BaseModule):
         if self.sampler is not None and image is None:
             raise ValueError('SparseVoxelProposal: configured with a sampler, needs image')
         topk = self.topk_train if self.training else self.topk_test
+        ground_topk = self.ground_topk_train if self.training else self.ground_topk_test
         batch = volume.shape[0]
         feats = self.input_proj(volume)
         log_priors = self._level_log_priors(prior, batch) if self.use_prior else []
@@ -171,7 +216,8 @@ class SparseVoxelProposal(BaseModule):
         feats = feats.flatten(2).transpose(1, 2)                                   # [B, M_0, C]
         log_prior = log_prior.flatten(1)                                           # [B, M_0]
         levels = [dict(coords=coords, logits=logits)]
-        coords, feats, log_prior, logits = self._keep(topk[0], coords, feats, log_prior, logits)
+        coords, feats, log_prior, logits = self._keep(topk[0], ground_topk[0], 0, coords,
+                                                      feats, log_prior, logits)
 
         offsets = _CHILD_OFFSETS.to(volume.device)
         for l in range(1, self.num_levels):
@@ -191,8 +237,8 @@ class SparseVoxelProposal(BaseModule):
             logits = self.child_scorers[l - 1](
                 self._with_prior(feats, log_prior[..., None], -1)).squeeze(-1)
             levels.append(dict(coords=coords, logits=logits))
-            coords, feats, log_prior, logits = self._keep(topk[l], coords, feats, log_prior,
-                                                          logits)
+            coords, feats, log_prior, logits = self._keep(topk[l], ground_topk[l], l, coords,
+                                                          feats, log_prior, logits)
         return dict(coords=coords, feats=feats, scores=logits, levels=levels)
 
     def _sample_image(self, coords, level, image):
@@ -241,14 +287,70 @@ class SparseVoxelProposal(BaseModule):
         axes = [torch.arange(s, device=device) for s in shape]
         return torch.stack(torch.meshgrid(*axes, indexing='ij'), -1).reshape(1, -1, 3)
 
-    @staticmethod
-    def _keep(k, coords, feats, log_prior, logits):
-        """Top-k by logit per sample; selection is not differentiable, the kept features
-        and logits are (gathered)."""
-        index = logits.topk(k, dim=1, sorted=False).indices                      # [B, k]
+    def _keep(self, k, ground_k, level, coords, feats, log_prior, logits):
+        """Top-k by logit per sample (``ground_k`` of them from the ground stratum, see
+        ``ground_split_z``); selection is not differentiable, the kept features and logits
+        are (gathered)."""
+        if ground_k == 0:
+            index = logits.topk(k, dim=1, sorted=False).indices                  # [B, k]
+        else:
+            voxel = self.voxel_size * 2 ** (self.num_levels - 1 - level)
+            centre_z = self.grid_min[2] + (coords[..., 2].to(logits.dtype) + 0.5) * voxel
+            ground = centre_z < self.ground_split_z                              # [B, M]
+            # A stratum with fewer candidates than its k is filled with the best of the
+            # other one (shifted below every score of its own), and no voxel is picked
+            # twice (-inf once taken).
+            with torch.no_grad():
+                shift = logits.max() - logits.min() + 1
+                first = logits - shift * (~ground)
+                ground_index = first.topk(ground_k, dim=1, sorted=False).indices
+                taken = torch.zeros_like(ground).scatter_(1, ground_index, True)
+                second = (logits - shift * ground).masked_fill(taken, float('-inf'))
+                index = torch.cat([ground_index,
+                                   second.topk(k - ground_k, dim=1, sorted=False).indices], 1)
         gather = lambda t: t.gather(1, index.view(*index.shape, *[1] * (t.dim() - 2)).expand(
             -1, -1, *t.shape[2:]))
         return gather(coords), gather(feats), gather(log_prior), gather(logits)
+
+    def observed_region(self, observed):
+        """bool [B, X, Y, Z]: voxels within ``target_dilation`` (Chebyshev) of an observed
+        voxel (``observed`` bool/0-1 [B, X, Y, Z])."""
+        observed = observed.bool()
+        if self.target_dilation == 0:
+            return observed
+        size = 2 * self.target_dilation + 1
+        return F.max_pool3d(observed.float()[:, None], size, stride=1,
+                            padding=self.target_dilation)[:, 0] > 0
+
+    def targets(self, gt_occupied, observed=None):
+        """The voxels the proposal should keep.
+
+        Args:
+            gt_occupied (Tensor): bool/0-1 [B, X, Y, Z] at ``grid_shape``, True where the
+                voxel is not free.
+            observed (Tensor, optional): bool/0-1 [B, X, Y, Z], e.g. Occ3D's camera mask;
+                None = every voxel counts as observed.
+
+        Returns:
+            Tensor: bool [B, X, Y, Z]: occupied voxels (exposed surfaces only with
+            ``surface_targets``; voxels beyond the grid count as free) within
+            ``target_dilation`` of an observed voxel.
+        """
+        occupied = gt_occupied.bool()
+        if self.surface_targets:
+            free = F.pad((~occupied).float()[:, None], (1, 1, 1, 1, 1, 1), value=1.0)
+            # Face neighbours only: a ray advancing one axis at a time enters a voxel
+            # through a face.
+            exposed = torch.zeros_like(occupied)
+            for axis in (2, 3, 4):
+                for start in (0, 2):
+                    index = [slice(1, -1)] * 3
+                    index[axis - 2] = slice(start, start + occupied.shape[axis - 1])
+                    exposed |= free[(slice(None), 0, *index)] > 0
+            occupied = occupied & exposed
+        if observed is None:
+            return occupied
+        return occupied & self.observed_region(observed)
 
     def loss(self, levels, gt_occupied, valid=None):
         """Binary occupancy loss on every scored voxel of every level.

@@ -2,6 +2,7 @@
 from .fusion import GatedVolumeFusion
 from .implicit import ImplicitViewTransform, lookup_depth_probability
 from .lss import CameraAwareDepthNet, LSSViewTransform
+from .temporal_stereo import TemporalStereoCost
 
 __all__ = ['CameraAwareDepthNet', 'GatedVolumeFusion', 'ImplicitViewTransform',
-           'LSSViewTransform', 'lookup_depth_probability']
+           'LSSViewTransform', 'TemporalStereoCost', 'lookup_depth_probability']

@@ -160,13 +160,16 @@ class LSSViewTransform(BaseModule):
             factor (dividing ``downsample``) before the prior is pooled, so a fine prior
             grid gets frustum points at stride ``downsample / prior_upsample``; each point
             then carries ``1 / prior_upsample ** 2`` of its cell's mass.
+        stereo (dict, optional): :class:`TemporalStereoCost` config without ``num_bins``
+            (the DepthNet's): its depth-logit terms from matching a past frame are added to
+            the DepthNet's; ``forward`` then needs ``stereo_inputs``.
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
     def __init__(self, in_channels, context_channels, depth_bins, grid_min, grid_shape,
                  voxel_size, downsample, mid_channels, mlp_hidden_dims, loss_depth,
                  prior_grid_shape=None, prior_voxel_size=None, prior_upsample=1,
-                 init_cfg=None):
+                 stereo=None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.depth_min, self.depth_max, self.depth_step = (float(v) for v in depth_bins)
         if self.depth_step <= 0 or self.depth_max <= self.depth_min:
@@ -195,6 +198,8 @@ class LSSViewTransform(BaseModule):
         self.context_channels = int(context_channels)
         self.depth_net = CameraAwareDepthNet(in_channels, mid_channels, context_channels,
                                              self.num_bins, mlp_hidden_dims)
+        self.stereo = None if stereo is None else MODELS.build(
+            dict(stereo, num_bins=self.num_bins))
         self.loss_depth = MODELS.build(loss_depth)
         if getattr(self.loss_depth, 'num_bins', self.num_bins) != self.num_bins:
             raise ValueError(f'LSSViewTransform: loss_depth has {self.loss_depth.num_bins} '
@@ -243,13 +248,18 @@ class LSSViewTransform(BaseModule):
         points = torch.einsum('bnij,dhwj->bndhwi', img2ego, frustum)
         return points[..., :3].to(ego2img.dtype)
 
-    def forward(self, mlvl_feats_current, ego2img, cam2img, cam2ego, img_aug):
+    def forward(self, mlvl_feats_current, ego2img, cam2img, cam2ego, img_aug,
+                stereo_inputs=None):
         """
         Args:
             mlvl_feats_current (Tensor): float [B, N, C_in, h, w], one feature level of the
                 current frame's N cameras (stride ``downsample``).
             ego2img, cam2img, cam2ego, img_aug (Tensor): float [B, N, 4, 4] of those cameras
                 (see the module docstring and ``PackOccInputs``).
+            stereo_inputs (dict, optional): needed with ``stereo``: ``current`` and
+                ``past`` float [B, N, C_s, h_s, w_s] (the same cameras' features in the
+                current and a past frame), ``stride`` (int, their stride in pixels),
+                ``past_ego2img`` float [B, N, 4, 4] and ``img_shape`` (H, W).
 
         Returns:
             dict: ``volume`` float32 [B, C_ctx, X, Y, Z] (depth x context splatted),
@@ -262,6 +272,9 @@ class LSSViewTransform(BaseModule):
         feats = mlvl_feats_current.reshape(batch * cams, channels, height, width)
         params = camera_params(cam2img, cam2ego, img_aug).reshape(batch * cams, -1)
         depth_logits, context = self.depth_net(feats, params)
+        if self.stereo is not None:
+            depth_logits = depth_logits + self._stereo_logits(stereo_inputs, ego2img,
+                                                              (height, width))
         depth = depth_logits.softmax(dim=1)
 
         with torch.no_grad():
@@ -283,6 +296,19 @@ class LSSViewTransform(BaseModule):
         return dict(volume=volume.permute(0, 4, 1, 2, 3).contiguous(),
                     prior=prior.permute(0, 4, 1, 2, 3).contiguous(),
                     depth=depth)
+
+    def _stereo_logits(self, inputs, ego2img, out_size):
+        """float [B * N, D, h, w] depth-logit terms of the temporal stereo cost."""
+        if inputs is None:
+            raise ValueError('LSSViewTransform: configured with stereo, needs stereo_inputs')
+        current, past = inputs['current'], inputs['past']
+        batch, cams = current.shape[:2]
+        height, width = current.shape[-2:]
+        with torch.no_grad():
+            points = self.frustum_points(ego2img.float(), height, width, inputs['stride'])
+        flat = lambda t: t.flatten(0, 1)  # noqa: E731
+        return self.stereo(flat(current), flat(past), flat(points),
+                           flat(inputs['past_ego2img']), inputs['img_shape'], out_size)
 
     def geometric_prior(self, depth, ego2img):
         """Depth probability mass per voxel of the prior grid.

@@ -20,7 +20,8 @@ VARIANTS = {
     'implicit_only': (dict(use_lss_volume=False, fusion=None), CONTEXT_PATH),
     'no_geometry': (dict(implicit=dict(use_depth_weight=False),
                          proposal=dict(use_prior=False)), ()),
-    'no_lss': (dict(lss=None, fusion=None, implicit=dict(use_depth_weight=False),
+    'no_lss': (dict(lss=None, stereo_level=None, fusion=None,
+                    implicit=dict(use_depth_weight=False),
                     proposal=dict(use_prior=False)), ()),
 }
 
@@ -67,6 +68,7 @@ def test_branch_variant_trains_and_predicts(name):
     (dict(use_lss_volume=False, implicit=None, fusion=None), 'no volume'),
     (dict(lss=None, fusion=None), 'use_depth_weight'),
     (dict(lss=None, fusion=None, implicit=dict(use_depth_weight=False)), 'use_prior'),
+    (dict(stereo_level=None), 'stereo'),                          # a stereo cost, no level
 ])
 def test_inconsistent_branches_are_rejected(overrides, match):
     with pytest.raises(ValueError, match=match):

@@ -76,9 +76,10 @@ def test_padded_images_are_rejected():
     cfg = Config.fromfile(os.path.join(ROOT, 'configs', 'toy_gdocc.py'))
     init_default_scope('mmdet3d')
     model = MODELS.build(cfg.model).eval()
-    sample = packed_sample(cfg.num_frames, cfg.num_cams, (344, 120))
+    width, height = cfg.image_size                # multiples of pad_size_divisor = 32
+    sample = packed_sample(cfg.num_frames, cfg.num_cams, (width - 8, height - 8))
     batch = dict(inputs=dict(img=[sample['inputs']['img']]), data_samples=[sample['data_samples']])
     data = model.data_preprocessor(batch, False)
-    assert data['inputs']['imgs'].shape[-2:] == (128, 352)
-    with pytest.raises(ValueError, match=r'padded to \(128, 352\).*pad_size_divisor'):
+    assert data['inputs']['imgs'].shape[-2:] == (height, width)
+    with pytest.raises(ValueError, match=rf'padded to \({height}, {width}\).*pad_size_divisor'):
         model(**data, mode='predict')

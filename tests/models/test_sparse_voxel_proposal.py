@@ -184,3 +184,72 @@ def test_children_scores_depend_on_their_position_in_the_grid():
     slot0 = (level['coords'][0] % 2 == 0).all(-1)
     logits = level['logits'][0][slot0]
     assert logits.numel() > 1 and logits.std() > 0
+
+
+def test_targets_keep_exposed_surfaces_near_observed_voxels():
+    gt = torch.zeros(1, *GRID, dtype=torch.bool)
+    gt[0, 2:7, 2:7, 0:5] = True              # a solid 5 x 5 x 5 block on the grid floor
+    observed = torch.zeros_like(gt)
+    observed[0, 2, 4, 2] = True              # one voxel of its x = 2 face
+
+    plain = MODELS.build(_cfg())
+    assert torch.equal(plain.targets(gt, observed), observed)
+    assert torch.equal(plain.targets(gt), gt)
+
+    surface = MODELS.build(_cfg(surface_targets=True))
+    shell = surface.targets(gt)
+    # Only the 3 x 3 x 4 core (z = 0 touches the grid floor, which counts as free) is
+    # interior; every other block voxel has a free face neighbour.
+    interior = torch.zeros_like(gt)
+    interior[0, 3:6, 3:6, 1:4] = True
+    assert torch.equal(shell, gt & ~interior)
+
+    near = MODELS.build(_cfg(surface_targets=True, target_dilation=1)).targets(gt, observed)
+    expected = torch.zeros_like(gt)
+    # Face voxels within 1 of the observed one; the voxels behind them (x = 3) are inside.
+    expected[0, 2, 3:6, 1:4] = True
+    assert torch.equal(near, expected)
+    with pytest.raises(ValueError, match='target_dilation'):
+        MODELS.build(_cfg(target_dilation=-1))
+
+
+def _strata_cfg(**over):
+    # grid_min z = -1, voxel 0.5: last-level centres -0.75, -0.25, 0.25, ...; the split at
+    # 0 puts the 2 lowest of 8 last-level layers (and 1 of 4 at level 1) in the ground.
+    cfg = dict(grid_min=(-4.0, -4.0, -1.0), voxel_size=0.5, ground_split_z=0.0,
+               ground_topk_train=(0, 40, 100), ground_topk_test=(0, 30, 250))
+    return _cfg(**dict(cfg, **over))
+
+
+@pytest.mark.parametrize('training', [True, False])
+def test_ground_stratum_gets_its_own_budget(training):
+    model = MODELS.build(_strata_cfg()).train(training)
+    volume, prior = _inputs(batch=2)
+    out = model(volume, prior)
+    ks = model.topk_train if training else model.topk_test
+    ground_ks = model.ground_topk_train if training else model.ground_topk_test
+    for b in range(2):
+        coords = out['coords'][b]
+        assert torch.unique(coords, dim=0).shape[0] == ks[-1]
+        candidates = out['levels'][-1]['coords'][b]
+        available = int((candidates[:, 2] < 2).sum())
+        # Its k where the stratum has enough candidates, else all of them; a stratum
+        # short of candidates leaves its share to the other one.
+        expected = min(available, max(ground_ks[-1], ks[-1] - (candidates.shape[0] - available)))
+        assert int((coords[:, 2] < 2).sum()) == expected
+        # Inside each stratum the best-scored candidates are kept.
+        logits = out['levels'][-1]['logits'][b]
+        kept = torch.zeros(candidates.shape[0], dtype=torch.bool)
+        flat = lambda c: (c * torch.tensor([128, 8, 1])).sum(-1)  # noqa: E731
+        kept[torch.isin(flat(candidates), flat(coords))] = True
+        above = candidates[:, 2] >= 2
+        assert logits[above & kept].min() >= logits[above & ~kept].max()
+
+
+def test_ground_budget_configs_are_checked():
+    with pytest.raises(ValueError, match='needs ground_split_z'):
+        MODELS.build(_cfg(ground_topk_train=(0, 10, 50)))
+    with pytest.raises(ValueError, match='grid_min and voxel_size'):
+        MODELS.build(_cfg(ground_split_z=0.0))
+    with pytest.raises(ValueError, match='one k per level'):
+        MODELS.build(_strata_cfg(ground_topk_train=(0, 200, 50)))

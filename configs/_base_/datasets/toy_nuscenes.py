@@ -1,4 +1,4 @@
-# Toy nuScenes world (tools/make_toy_nuscenes.py) at CPU scale: 352 x 128 images, the
+# Toy nuScenes world (tools/make_toy_nuscenes.py) at CPU scale: 288 x 160 images, the
 # current keyframe + 1 past frame. Infos: `python tools/create_data.py --root
 # data/toy_nuscenes` (train/val from data/toy_nuscenes/toy_split.json).
 _base_ = ['./occ3d_nuscenes.py']
@@ -11,12 +11,12 @@ train_frame_interval = [2, 3]
 test_frame_interval = 3
 max_past_frames = (num_frames - 1) * max(train_frame_interval)
 
-# (width, height), half the paper's. Known cost: the 800 x 450 toy images scaled by 0.44
-# lose their upper 70 rows, and with them a quarter to half of the visible manmade and
-# vegetation voxels (upper facades, canopies); 352 x 192 keeps them but trains 35 % slower.
-image_size = (352, 128)
+# (width, height): the whole 800 x 450 toy image at scale 0.36 (2 rows cropped), as many
+# pixels as the paper's 704 x 256 crop at half size (352 x 128), which cut off the upper
+# 70 rows and with them a quarter to half of the visible facades and canopies.
+image_size = (288, 160)
 train_image_aug = dict(type='ImageAug3D', final_size=image_size,
-                       resize_range=(0.38 / 0.44, 0.55 / 0.44), bottom_crop_range=(0.0, 0.0),
+                       resize_range=(0.92, 1.12), bottom_crop_range=(0.0, 0.0),
                        flip_prob=0.5, rotation_range=(0.0, 0.0))
 test_image_aug = dict(type='ImageAug3D', final_size=image_size,
                       bottom_crop_range=(0.0, 0.0), test_mode=True)
