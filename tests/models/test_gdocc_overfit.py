@@ -30,10 +30,8 @@ def _overfit_config(data_root):
             step['interval'] = 2      # the test world has one sweep between keyframes
     # The test pipeline plus the depth target: no augmentation, the same sample every step.
     dataset.pipeline.insert(-1, cfg.depth_target)
-    proposal = cfg.model.proposal
-    proposal.topk_train = proposal.topk_test = (300, 1000, 2500, 5000)
-    # 60 steps learn the ground; budgets this small leave no room for a ground share.
-    proposal.ground_split_z = proposal.ground_topk_train = proposal.ground_topk_test = None
+    topk = (300, 1000, 2500, 5000)
+    cfg.model.proposal.topk_train = cfg.model.proposal.topk_test = topk
     return cfg
 
 

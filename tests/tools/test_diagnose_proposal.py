@@ -19,7 +19,8 @@ def test_oracle_on_kept_keeps_the_labels_of_kept_voxels_only(tools):
 
 def test_counts_are_consistent_with_the_ground_truth(small_gdocc_config, gdocc_weights, tools,
                                                       monkeypatch, capsys):
-    from mmdet3d.registry import DATASETS
+    import torch
+    from mmdet3d.registry import DATASETS, MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
@@ -35,12 +36,18 @@ def test_counts_are_consistent_with_the_ground_truth(small_gdocc_config, gdocc_w
     cfg = Config.fromfile(small_gdocc_config)
     init_default_scope('mmdet3d')
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
-    observed = sum(((np.asarray(s['data_samples'].gt_occ_sem) != 17) &
-                    np.asarray(s['data_samples'].mask_camera, bool)).sum((0, 1))
-                   for s in (dataset[i] for i in range(3)))
-    np.testing.assert_array_equal(levels[-1][0], observed)
+    proposal = MODELS.build(cfg.model.proposal)
+    targets = 0
+    for sample in (dataset[i]['data_samples'] for i in range(3)):
+        occupied = torch.from_numpy(np.asarray(sample.gt_occ_sem) != 17)[None]
+        observed = torch.from_numpy(np.asarray(sample.mask_camera, bool))[None]
+        targets = targets + proposal.targets(occupied, observed)[0].sum((0, 1)).numpy()
+        # Targets are occupied voxels.
+        assert (proposal.targets(occupied, observed) <= occupied).all()
+    np.testing.assert_array_equal(levels[-1][0], targets)
     assert 0 <= result['RayIoU'] <= 1 and 0 < result['oracle_RayIoU'] <= 1
-    assert 'oracle labels on the kept voxels' in capsys.readouterr().out
+    assert 0 < result['targets_RayIoU'] <= 1
+    assert 'on the targets' in capsys.readouterr().out
 
 
 def test_missing_checkpoint_is_a_one_line_error(small_gdocc_config, tools, tmp_path):
