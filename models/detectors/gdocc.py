@@ -4,7 +4,8 @@ Pipeline (every module configured, nothing hard-wired but the data flow)::
 
     imgs [B, T*N, 3, H, W]
       -> ImageEncoder                   L levels [B, T*N, C, H_l, W_l] (frame-major views)
-      -> LSSViewTransform  (current frame, level ``lss_level``)
+      -> LSSViewTransform  (current frame, level ``lss_level``; optional temporal stereo
+                            against frame 1 at level ``stereo_level``)
                                         volume [B, C, X0, Y0, Z0], depth [B*N, D, h, w],
                                         prior [B, 1, X_p, Y_p, Z_p] (its own grid, e.g. the
                                         full grid)

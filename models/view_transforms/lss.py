@@ -302,7 +302,6 @@ class LSSViewTransform(BaseModule):
         if inputs is None:
             raise ValueError('LSSViewTransform: configured with stereo, needs stereo_inputs')
         current, past = inputs['current'], inputs['past']
-        batch, cams = current.shape[:2]
         height, width = current.shape[-2:]
         with torch.no_grad():
             points = self.frustum_points(ego2img.float(), height, width, inputs['stride'])
