@@ -42,15 +42,14 @@ else
   LAUNCH=("$PY")
   SPLIT=()
   if [ "$CORES" -ge 2 ]; then
-    export OMP_NUM_THREADS=$((CORES / 2))
-    LAUNCH=("$PY" -m torch.distributed.run --standalone --nproc_per_node 2)
+    LAUNCH=(env OMP_NUM_THREADS=$((CORES / 2)) "$PY" -m torch.distributed.run --standalone
+            --nproc_per_node 2)
     SPLIT=(train_dataloader.batch_size=1 train_dataloader.num_workers=1)
   fi
   echo "[demo] training $CONFIG for $MAX_EPOCHS epochs ($(elapsed)); log in $TRAIN"
   "${LAUNCH[@]}" train.py --config "$CONFIG" --work-dir "$TRAIN" "${RESUME[@]}" \
     --cfg-options "train_dataloader.dataset.data_root=$DATA/" "val_dataloader.dataset.data_root=$DATA/" \
     "${SPLIT[@]}"
-  unset OMP_NUM_THREADS
 fi
 
 echo "[demo] validating ($(elapsed))"
