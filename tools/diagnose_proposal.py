@@ -105,9 +105,9 @@ def diagnose(cfg, weights, num_samples, progress=True):
             pred = model.occ_head.predict(model.occ_head(coords, out['feats']), coords)[0]
         sample = data['data_samples'][0]
         gt = np.asarray(sample.gt_occ_sem)
-        targets = model.proposal.targets(torch.from_numpy(gt != free_label)[None],
-                                         torch.from_numpy(np.asarray(sample.mask_camera,
-                                                                     bool))[None])[0]
+        region = model.proposal.observed_region(
+            torch.from_numpy(np.asarray(sample.mask_camera, bool))[None])
+        targets = model.proposal.targets(torch.from_numpy(gt != free_label)[None], region)[0]
         stats = level_recall(out['proposal']['levels'], topk, targets)
         totals = stats if totals is None else [t + s for t, s in zip(totals, stats)]
         preds.append(pred['pred_occ_sem'].numpy())

@@ -295,10 +295,10 @@ class GDOcc(Base3DDetector):
         # ignored, or they would score freely and crowd the observed surfaces out of the
         # fixed top-k budget. The head is supervised on the same region.
         occupied = gt_sem != self.occ_head.free_label
-        losses.update(self.proposal.loss(out['proposal']['levels'],
-                                         self.proposal.targets(occupied, valid)))
         if valid is not None:
             valid = self.proposal.observed_region(valid)
+        losses.update(self.proposal.loss(out['proposal']['levels'],
+                                         self.proposal.targets(occupied, valid)))
         preds = self.occ_head(out['proposal']['coords'], out['feats'])
         losses.update(self.occ_head.loss(preds, out['proposal']['coords'], gt_sem, gt_inst,
                                          valid))

@@ -274,35 +274,29 @@ class SparseVoxelProposal(BaseModule):
         return F.max_pool3d(observed.float()[:, None], size, stride=1,
                             padding=self.target_dilation)[:, 0] > 0
 
-    def targets(self, gt_occupied, observed=None):
+    def targets(self, gt_occupied, region=None):
         """The voxels the proposal should keep.
 
         Args:
             gt_occupied (Tensor): bool/0-1 [B, X, Y, Z] at ``grid_shape``, True where the
                 voxel is not free.
-            observed (Tensor, optional): bool/0-1 [B, X, Y, Z], e.g. Occ3D's camera mask;
-                None = every voxel counts as observed.
+            region (Tensor, optional): bool [B, X, Y, Z], the voxels near observed ones
+                (:meth:`observed_region` of e.g. Occ3D's camera mask); None = everywhere.
 
         Returns:
-            Tensor: bool [B, X, Y, Z]: occupied voxels (exposed surfaces only with
-            ``surface_targets``; voxels beyond the grid count as free) within
-            ``target_dilation`` of an observed voxel.
+            Tensor: bool [B, X, Y, Z]: occupied voxels inside ``region`` (exposed surfaces
+            only with ``surface_targets``; voxels beyond the grid count as free).
         """
         occupied = gt_occupied.bool()
         if self.surface_targets:
-            free = F.pad((~occupied).float()[:, None], (1, 1, 1, 1, 1, 1), value=1.0)
             # Face neighbours only: a ray advancing one axis at a time enters a voxel
             # through a face.
-            exposed = torch.zeros_like(occupied)
-            for axis in (2, 3, 4):
-                for start in (0, 2):
-                    index = [slice(1, -1)] * 3
-                    index[axis - 2] = slice(start, start + occupied.shape[axis - 1])
-                    exposed |= free[(slice(None), 0, *index)] > 0
+            free = F.pad((~occupied).float(), (1, 1, 1, 1, 1, 1), value=1.0) > 0
+            exposed = (free[:, :-2, 1:-1, 1:-1] | free[:, 2:, 1:-1, 1:-1]
+                       | free[:, 1:-1, :-2, 1:-1] | free[:, 1:-1, 2:, 1:-1]
+                       | free[:, 1:-1, 1:-1, :-2] | free[:, 1:-1, 1:-1, 2:])
             occupied = occupied & exposed
-        if observed is None:
-            return occupied
-        return occupied & self.observed_region(observed)
+        return occupied if region is None else occupied & region
 
     def loss(self, levels, gt_occupied, valid=None):
         """Binary occupancy loss on every scored voxel of every level.

@@ -193,7 +193,7 @@ def test_targets_keep_exposed_surfaces_near_observed_voxels():
     observed[0, 2, 4, 2] = True              # one voxel of its x = 2 face
 
     plain = MODELS.build(_cfg())
-    assert torch.equal(plain.targets(gt, observed), observed)
+    assert torch.equal(plain.targets(gt, plain.observed_region(observed)), observed)
     assert torch.equal(plain.targets(gt), gt)
 
     surface = MODELS.build(_cfg(surface_targets=True))
@@ -204,11 +204,11 @@ def test_targets_keep_exposed_surfaces_near_observed_voxels():
     interior[0, 3:6, 3:6, 1:4] = True
     assert torch.equal(shell, gt & ~interior)
 
-    near = MODELS.build(_cfg(surface_targets=True, target_dilation=1)).targets(gt, observed)
+    dilated = MODELS.build(_cfg(surface_targets=True, target_dilation=1))
+    near = dilated.targets(gt, dilated.observed_region(observed))
     expected = torch.zeros_like(gt)
     # Face voxels within 1 of the observed one; the voxels behind them (x = 3) are inside.
     expected[0, 2, 3:6, 1:4] = True
     assert torch.equal(near, expected)
     with pytest.raises(ValueError, match='target_dilation'):
         MODELS.build(_cfg(target_dilation=-1))
-

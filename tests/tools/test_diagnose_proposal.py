@@ -41,9 +41,9 @@ def test_counts_are_consistent_with_the_ground_truth(small_gdocc_config, gdocc_w
     for sample in (dataset[i]['data_samples'] for i in range(3)):
         occupied = torch.from_numpy(np.asarray(sample.gt_occ_sem) != 17)[None]
         observed = torch.from_numpy(np.asarray(sample.mask_camera, bool))[None]
-        targets = targets + proposal.targets(occupied, observed)[0].sum((0, 1)).numpy()
-        # Targets are occupied voxels.
-        assert (proposal.targets(occupied, observed) <= occupied).all()
+        kept = proposal.targets(occupied, proposal.observed_region(observed))
+        assert (kept <= occupied).all()            # targets are occupied voxels
+        targets = targets + kept[0].sum((0, 1)).numpy()
     np.testing.assert_array_equal(levels[-1][0], targets)
     assert 0 <= result['RayIoU'] <= 1 and 0 < result['oracle_RayIoU'] <= 1
     assert 0 < result['targets_RayIoU'] <= 1
