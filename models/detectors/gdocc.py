@@ -236,8 +236,7 @@ class GDOcc(Base3DDetector):
                                    depth=lss_out['depth'])
             if explicit is not None:
                 volume = self.fusion(explicit, volume)
-        image = dict(mlvl_feats=mlvl_feats, ego2img=ego2img, img_shape=img_shape,
-                     depth=lss_out['depth'])
+        image = dict(mlvl_feats=mlvl_feats, ego2img=ego2img, img_shape=img_shape)
         proposal = self.proposal(volume, lss_out['prior'], image)
         feats = self.decoder(proposal['coords'], proposal['feats'], mlvl_feats, ego2img,
                              img_shape)

@@ -27,7 +27,6 @@ from mmengine.model import BaseModule
 from mmdet3d.registry import MODELS
 
 from ..decoders.sparse_voxel_decoder import voxel_centres
-from ..view_transforms.implicit import depth_probability_at_points
 
 # The 8 children of voxel (i, j, k) at the next level are (2i + a, 2j + b, 2k + c).
 _CHILD_OFFSETS = torch.tensor([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)])
@@ -64,28 +63,10 @@ class SparseVoxelProposal(BaseModule):
             (ego frame), for the sampler.
         voxel_size (float, optional): voxel edge of the last level in metres, for the
             sampler.
-        prior_context_dims (int): 0, or the channels of a small dense 3D CNN (two 3x3x3
-            convolutions) that reads the finest log-prior and gives every scored voxel a
-            descriptor of its neighbourhood's depth mass (average-pooled to coarser
-            levels). A voxel's own mass cannot tell a depth peak (the surface a ray hits)
-            from mass smeared along the ray by uncertain depth; its neighbours along and
-            across the rays can.
-        lookup_depth_bins (sequence of 3 floats, optional): the LSS ``depth_bins``; children
-            (levels >= 1) then also read the predicted depth probability at their centre
-            (the largest over the current cameras that see it; ``image['depth']`` needed).
-            The splatted prior leaves voxels between two frustum points empty once these are
-            further apart than a voxel (beyond ~10 m for 0.4 m voxels at stride 8); the
-            lookup reads the depth distribution at every voxel.
-        lookup_visibility (bool): with ``lookup_depth_bins``, children also read the
-            probability that a current camera sees their centre (its predicted depth lies
-            beyond), which tells occluded voxels from empty ones in front of a surface.
         surface_targets (bool): :meth:`targets` keeps only exposed surfaces (occupied
             voxels with a free face neighbour): what a ray can hit first. Interiors (a
             building's inside, the ground under a car) are negatives, so the top-k goes to
             the voxels RayIoU measures.
-        exposure_from_region (bool): with ``surface_targets``, a voxel is exposed only
-            through a free face neighbour inside ``region`` (observed space), so ground under
-            a building (free below the ground slab) or a roof above the grid is not a target.
         target_dilation (int): :meth:`targets` keeps occupied voxels within this many
             voxels (Chebyshev distance) of an observed one. Occ3D's camera mask comes from a
             sparse set of camera rays and misses much of what the cameras see (distant
@@ -96,13 +77,10 @@ class SparseVoxelProposal(BaseModule):
 
     def __init__(self, in_channels, embed_dims, grid_shape, num_levels, topk_train, topk_test,
                  score_hidden_dims, prior_eps, loss_occ, use_prior=True, sampler=None,
-                 grid_min=None, voxel_size=None, prior_context_dims=0, lookup_depth_bins=None,
-                 lookup_visibility=False, surface_targets=False, exposure_from_region=False,
-                 target_dilation=0, init_cfg=None):
+                 grid_min=None, voxel_size=None, surface_targets=False, target_dilation=0,
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.surface_targets = bool(surface_targets)
-        self.exposure_from_region = bool(exposure_from_region)
-        self.lookup_visibility = bool(lookup_visibility)
         self.target_dilation = int(target_dilation)
         if self.target_dilation < 0:
             raise ValueError(f'target_dilation must be >= 0, got {target_dilation}')
@@ -119,16 +97,7 @@ class SparseVoxelProposal(BaseModule):
         self.embed_dims = embed_dims
         self.prior_eps = prior_eps
         self.use_prior = bool(use_prior)
-        self.prior_context_dims = int(prior_context_dims)
-        if self.prior_context_dims and not self.use_prior:
-            raise ValueError('SparseVoxelProposal: prior_context_dims needs use_prior')
-        prior_dims = 1 + self.prior_context_dims if self.use_prior else 0
-        self.prior_context = None
-        if self.prior_context_dims:
-            dims = self.prior_context_dims
-            self.prior_context = nn.Sequential(
-                nn.Conv3d(1, dims, kernel_size=3, padding=1), nn.ReLU(inplace=True),
-                nn.Conv3d(dims, dims, kernel_size=3, padding=1), nn.ReLU(inplace=True))
+        prior_dims = 1 if self.use_prior else 0
 
         self.input_proj = nn.Conv3d(in_channels, embed_dims, kernel_size=1)
         # Level 0 is dense: a 3x3x3 conv sees each voxel's neighbourhood and its log-prior.
@@ -147,28 +116,19 @@ class SparseVoxelProposal(BaseModule):
             nn.Sequential(nn.Linear(3, embed_dims), nn.ReLU(inplace=True),
                           nn.Linear(embed_dims, embed_dims))
             for _ in range(self.num_levels - 1))
-        self.lookup_depth_bins = None
-        if lookup_depth_bins is not None:
-            if grid_min is None or voxel_size is None:
-                raise ValueError('SparseVoxelProposal: lookup_depth_bins needs grid_min and '
-                                 'voxel_size')
-            self.lookup_depth_bins = tuple(float(v) for v in lookup_depth_bins)
-        lookup_dims = 0 if self.lookup_depth_bins is None else 1 + self.lookup_visibility
         self.child_scorers = nn.ModuleList(
-            nn.Sequential(nn.Linear(embed_dims + prior_dims + lookup_dims, score_hidden_dims),
+            nn.Sequential(nn.Linear(embed_dims + prior_dims, score_hidden_dims),
                           nn.ReLU(inplace=True),
                           nn.Linear(score_hidden_dims, 1))
             for _ in range(self.num_levels - 1))
         self.loss_occ = MODELS.build(loss_occ)
-        if grid_min is not None:
-            self.grid_min = tuple(float(v) for v in grid_min)
-        if voxel_size is not None:
-            self.voxel_size = float(voxel_size)
         self.sampler = None
         if sampler is not None:
             if grid_min is None or voxel_size is None:
                 raise ValueError('SparseVoxelProposal: a sampler needs grid_min and voxel_size')
             self.sampler = MODELS.build(sampler)
+            self.grid_min = tuple(float(v) for v in grid_min)
+            self.voxel_size = float(voxel_size)
             self.image_projs = nn.ModuleList(
                 nn.Linear(embed_dims, embed_dims) for _ in range(self.num_levels - 1))
 
@@ -195,9 +155,7 @@ class SparseVoxelProposal(BaseModule):
                 (may be None) when ``use_prior`` is False.
             image (dict, optional): for the ``sampler``: ``mlvl_feats`` (L levels float
                 [B, V, C, H_l, W_l]), ``ego2img`` float [B, V, 4, 4] (current ego metres ->
-                augmented pixels) and ``img_shape`` (H, W); with ``lookup_depth_bins`` also
-                ``depth`` float [B * N, D, h, w] (LSS probabilities of the N current
-                cameras, views [0, N) of ``ego2img``).
+                augmented pixels) and ``img_shape`` (H, W).
 
         Returns:
             dict:
@@ -215,21 +173,19 @@ class SparseVoxelProposal(BaseModule):
                              f'{tuple(volume.shape)}')
         if self.sampler is not None and image is None:
             raise ValueError('SparseVoxelProposal: configured with a sampler, needs image')
-        if self.lookup_depth_bins is not None and (image is None or image.get('depth') is None):
-            raise ValueError('SparseVoxelProposal: lookup_depth_bins needs image[\'depth\']')
         topk = self.topk_train if self.training else self.topk_test
         batch = volume.shape[0]
         feats = self.input_proj(volume)
-        priors = self._level_priors(prior, batch) if self.use_prior else []
+        log_priors = self._level_log_priors(prior, batch) if self.use_prior else []
         # Without a prior a zero log-prior is carried along, never shown to a scorer.
-        level_prior = priors[0] if priors else volume.new_zeros(batch, 1, *volume.shape[2:])
-        logits = self.coarse_scorer(self._with_prior(feats, level_prior, 1)).flatten(1)
+        log_prior = log_priors[0] if log_priors else volume.new_zeros(batch, 1,
+                                                                      *volume.shape[2:])
+        logits = self.coarse_scorer(self._with_prior(feats, log_prior, 1)).flatten(1)  # [B, M_0]
         coords = self._dense_coords(self.level_shapes[0], volume.device).expand(batch, -1, -1)
         feats = feats.flatten(2).transpose(1, 2)                                   # [B, M_0, C]
-        level_prior = level_prior.flatten(2).transpose(1, 2)                       # [B, M_0, P]
+        log_prior = log_prior.flatten(1)                                           # [B, M_0]
         levels = [dict(coords=coords, logits=logits)]
-        coords, feats, level_prior, logits = self._keep(topk[0], coords, feats, level_prior,
-                                                        logits)
+        coords, feats, log_prior, logits = self._keep(topk[0], coords, feats, log_prior, logits)
 
         offsets = _CHILD_OFFSETS.to(volume.device)
         for l in range(1, self.num_levels):
@@ -241,20 +197,16 @@ class SparseVoxelProposal(BaseModule):
             feats = feats + self.child_positions[l - 1]((coords.float() + 0.5) / shape)
             if self.sampler is not None:
                 feats = feats + self.image_projs[l - 1](self._sample_image(coords, l, image))
-            if l < len(priors):
-                level_prior = self._gather(priors[l], coords)
+            if l < len(log_priors):
+                log_prior = self._gather(log_priors[l], coords)
             else:  # finer than the prior: a child gets an eighth of its parent's mass
-                level_prior = level_prior[:, :, None].expand(-1, -1, 8, -1).reshape(
-                    batch, num * 8, -1)
-                level_prior = torch.cat([level_prior[..., :1] - math.log(8.0),
-                                         level_prior[..., 1:]], -1)
-            scorer_in = self._with_prior(feats, level_prior, -1)
-            if self.lookup_depth_bins is not None:
-                scorer_in = torch.cat([scorer_in, self._lookup_depth(coords, l, image)], -1)
-            logits = self.child_scorers[l - 1](scorer_in).squeeze(-1)
+                log_prior = (log_prior[:, :, None] - math.log(8.0)).expand(-1, -1, 8).reshape(
+                    batch, num * 8)
+            logits = self.child_scorers[l - 1](
+                self._with_prior(feats, log_prior[..., None], -1)).squeeze(-1)
             levels.append(dict(coords=coords, logits=logits))
-            coords, feats, level_prior, logits = self._keep(topk[l], coords, feats,
-                                                            level_prior, logits)
+            coords, feats, log_prior, logits = self._keep(topk[l], coords, feats, log_prior,
+                                                          logits)
         return dict(coords=coords, feats=feats, scores=logits, levels=levels)
 
     def _sample_image(self, coords, level, image):
@@ -268,32 +220,9 @@ class SparseVoxelProposal(BaseModule):
         return self.sampler(image['mlvl_feats'], centres[:, :, None], image['ego2img'],
                             image['img_shape'], weights)[:, :, 0]
 
-    def _lookup_depth(self, coords, level, image):
-        """float [B, M, 2]: for the centre of each level-``level`` voxel (coords int64 [B, M,
-        3]), the log of the largest depth probability that a current camera seeing it
-        predicts at its depth, and the log of the largest probability that such a camera
-        sees it at all (its predicted depth lies beyond; ``prior_eps`` where none sees it).
-        Read from detached depth: the depth is learnt from LiDAR, the proposal only uses
-        it as evidence."""
-        centres = voxel_centres(coords, self.grid_min,
-                                self.voxel_size * 2 ** (self.num_levels - 1 - level))
-        depth = image['depth'].detach()
-        beyond = depth.flip(1).cumsum(1).flip(1)          # P(depth >= bin k's start)
-        cams = depth.shape[0] // centres.shape[0]
-        reads = []
-        for probs in (depth, beyond):
-            probs, visible = depth_probability_at_points(
-                centres, image['ego2img'][:, :cams], image['img_shape'], probs,
-                self.lookup_depth_bins, eps=self.lookup_depth_bins[0])
-            reads.append((probs * visible.to(probs.dtype)).amax(1))
-        if not self.lookup_visibility:
-            reads = reads[:1]
-        return torch.log(torch.stack(reads, -1) + self.prior_eps)
-
-    def _level_priors(self, prior, batch):
-        """Dense prior features float [B, P, X_l, Y_l, Z_l] of levels 0..p for a prior given
-        at level p: channel 0 is the log of the mass (sum-pooled to the coarser levels), the
-        ``prior_context_dims`` others the context CNN's output (average-pooled)."""
+    def _level_log_priors(self, prior, batch):
+        """Dense log-priors float [B, 1, X_l, Y_l, Z_l] of levels 0..p for a prior given at
+        level p (sum-pooled to the coarser levels)."""
         shape = None if prior is None else tuple(prior.shape[2:])
         if prior is None or prior.dim() != 5 or prior.shape[:2] != (batch, 1) or \
                 shape not in self.level_shapes:
@@ -302,30 +231,23 @@ class SparseVoxelProposal(BaseModule):
                              f'{None if prior is None else tuple(prior.shape)}')
         finest = self.level_shapes.index(shape)
         prior = prior.clamp_min(0)
-        context = None
-        if self.prior_context is not None:
-            context = self.prior_context(torch.log(prior + self.prior_eps))
-        priors = []
+        log_priors = []
         for l in range(finest + 1):
             factor = 2 ** (finest - l)
             mass = F.avg_pool3d(prior, factor) * factor ** 3 if factor > 1 else prior
-            level_prior = torch.log(mass + self.prior_eps)
-            if context is not None:
-                level_context = F.avg_pool3d(context, factor) if factor > 1 else context
-                level_prior = torch.cat([level_prior, level_context], 1)
-            priors.append(level_prior)
-        return priors
+            log_priors.append(torch.log(mass + self.prior_eps))
+        return log_priors
 
     @staticmethod
     def _gather(dense, coords):
-        """Values of a dense [B, P, X, Y, Z] map at int64 coords [B, M, 3] -> [B, M, P]."""
-        _, channels, _, sy, sz = dense.shape
+        """Values of a dense [B, 1, X, Y, Z] map at int64 coords [B, M, 3] -> [B, M]."""
+        _, _, _, sy, sz = dense.shape
         flat = (coords[..., 0] * sy + coords[..., 1]) * sz + coords[..., 2]
-        return dense.flatten(2).gather(2, flat[:, None].expand(-1, channels, -1)).transpose(1, 2)
+        return dense.flatten(1).gather(1, flat)
 
-    def _with_prior(self, feats, level_prior, dim):
-        """The scorer input: features, plus the prior channels when ``use_prior``."""
-        return torch.cat([feats, level_prior], dim) if self.use_prior else feats
+    def _with_prior(self, feats, log_prior, dim):
+        """The scorer input: features, plus the log-prior channel when ``use_prior``."""
+        return torch.cat([feats, log_prior], dim) if self.use_prior else feats
 
     @staticmethod
     def _dense_coords(shape, device):
@@ -334,13 +256,13 @@ class SparseVoxelProposal(BaseModule):
         return torch.stack(torch.meshgrid(*axes, indexing='ij'), -1).reshape(1, -1, 3)
 
     @staticmethod
-    def _keep(k, coords, feats, level_prior, logits):
+    def _keep(k, coords, feats, log_prior, logits):
         """Top-k by logit per sample; selection is not differentiable, the kept features
         and logits are (gathered)."""
         index = logits.topk(k, dim=1, sorted=False).indices                      # [B, k]
         gather = lambda t: t.gather(1, index.view(*index.shape, *[1] * (t.dim() - 2)).expand(
             -1, -1, *t.shape[2:]))
-        return gather(coords), gather(feats), gather(level_prior), gather(logits)
+        return gather(coords), gather(feats), gather(log_prior), gather(logits)
 
     def observed_region(self, observed):
         """bool [B, X, Y, Z]: voxels within ``target_dilation`` (Chebyshev) of an observed
@@ -370,8 +292,6 @@ class SparseVoxelProposal(BaseModule):
             # Face neighbours only: a ray advancing one axis at a time enters a voxel
             # through a face.
             free = F.pad((~occupied).float(), (1, 1, 1, 1, 1, 1), value=1.0) > 0
-            if self.exposure_from_region and region is not None:
-                free = free & (F.pad(region.float(), (1, 1, 1, 1, 1, 1), value=0.0) > 0)
             exposed = (free[:, :-2, 1:-1, 1:-1] | free[:, 2:, 1:-1, 1:-1]
                        | free[:, 1:-1, :-2, 1:-1] | free[:, 1:-1, 2:, 1:-1]
                        | free[:, 1:-1, 1:-1, :-2] | free[:, 1:-1, 1:-1, 2:])

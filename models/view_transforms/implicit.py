@@ -71,38 +71,6 @@ def lookup_depth_probability(depth_probs, uv, depth, img_shape, depth_bins):
     return sampled.reshape(depth.shape) * in_range.to(depth_probs.dtype)
 
 
-def depth_probability_at_points(points, ego2img, img_shape, depth_probs, depth_bins, eps):
-    """Predicted depth probability of 3D points in every camera of one frame.
-
-    Args:
-        points (Tensor): float [B, M, 3] metres, current ego frame.
-        ego2img (Tensor): float [B, N, 4, 4], the N cameras that ``depth_probs`` belongs to
-            (current ego metres -> augmented pixels times depth).
-        img_shape (tuple of 2 ints): (H, W) in pixels.
-        depth_probs (Tensor): float [B * N, D, h, w], LSS depth probabilities.
-        depth_bins (sequence of 3 floats): (d_min, d_max, step), as in LSS.
-        eps (float): minimum camera depth (metres) of a visible point.
-
-    Returns:
-        tuple(Tensor, Tensor): probabilities float32 [B, N, M] (see
-        :func:`lookup_depth_probability`; meaningless where not visible) and ``visible``
-        bool [B, N, M] (in front of the camera and inside the image).
-    """
-    batch, num = points.shape[:2]
-    cams = ego2img.shape[1]
-    homo = torch.cat([points, torch.ones_like(points[..., :1])], -1)
-    cam = torch.einsum('bvij,bmj->bvmi', ego2img.to(points.dtype), homo)
-    dist = cam[..., 2]                                                   # [B, N, M]
-    uv = cam[..., :2] / dist.clamp_min(eps)[..., None]
-    uv = (uv + 0.5) / uv.new_tensor([img_shape[1], img_shape[0]])
-    visible = (dist > eps) & (uv >= 0).all(-1) & (uv <= 1).all(-1)
-    # Every camera's map is read at every point: O(B N M), cheap next to feature sampling,
-    # and no scatter by camera.
-    probs = lookup_depth_probability(depth_probs.float(), uv.reshape(batch * cams, num, 2),
-                                     dist.reshape(batch * cams, num), img_shape, depth_bins)
-    return probs.view(batch, cams, num), visible
-
-
 @MODELS.register_module()
 class ImplicitViewTransform(BaseModule):
     """Voxel queries that sample multi-view, multi-scale image features, depth-weighted.
@@ -322,7 +290,17 @@ class ImplicitViewTransform(BaseModule):
             Tensor: float32 [B, M], 0 where no current camera sees the point (those samples
             read nothing anyway).
         """
-        probs, _ = depth_probability_at_points(points, ego2img[:, :self.num_cams], img_shape,
-                                               depth, self.depth_bins, self.eps)
-        probs = probs.gather(1, camera[:, None]).squeeze(1)
+        batch, num = points.shape[:2]
+        homo = torch.cat([points, torch.ones_like(points[..., :1])], -1)
+        cam = torch.einsum('bvij,bmj->bvmi', ego2img[:, :self.num_cams].to(points.dtype), homo)
+        dist = cam[..., 2]                                               # [B, N, M]
+        uv = cam[..., :2] / dist.clamp_min(self.eps)[..., None]
+        uv = (uv + 0.5) / uv.new_tensor([img_shape[1], img_shape[0]])
+        # Every camera's map is read at every point and the chosen camera picked afterwards:
+        # O(B N M), cheap next to the feature sampling, and no scatter by camera.
+        probs = lookup_depth_probability(depth.float(), uv.reshape(batch * self.num_cams,
+                                                                   num, 2),
+                                         dist.reshape(batch * self.num_cams, num),
+                                         img_shape, self.depth_bins)
+        probs = probs.view(batch, self.num_cams, num).gather(1, camera[:, None]).squeeze(1)
         return probs * seen.to(probs.dtype)

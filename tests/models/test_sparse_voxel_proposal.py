@@ -133,37 +133,9 @@ def test_a_fine_prior_reaches_every_level_up_to_its_own():
     assert torch.equal(a['levels'][0]['logits'], b['levels'][0]['logits'])
     assert not torch.equal(a['levels'][2]['logits'], b['levels'][2]['logits'])
     # The coarse log-prior is the sum over the 64 fine voxels each coarse voxel covers.
-    coarse = model._level_priors(fine, 1)[0]
+    coarse = model._level_log_priors(fine, 1)[0]
     expected = torch.log(fine.view(4, 4, 4, 4, 2, 4).sum((1, 3, 5)) + model.prior_eps)
     torch.testing.assert_close(coarse[0, 0], expected)
-
-
-def test_prior_context_shows_a_voxel_its_neighbours_mass():
-    """With ``prior_context_dims`` a fine voxel's score depends on the prior mass of its
-    neighbours (without it, only on its own); the context CNN receives a gradient and the
-    channels reach every level's scorer."""
-    volume, _ = _inputs(batch=1)
-    fine = torch.rand(1, 1, *GRID)
-    moved = fine.clone()
-    moved[0, 0, 9, 9, 5] += 5.0                     # a neighbour of voxel (8, 8, 4)
-
-    def fine_logit(model, prior):
-        level = model(volume, prior)['levels'][2]
-        at = (level['coords'][0] == torch.tensor([8, 8, 4])).all(-1)
-        return level['logits'][0][at]
-
-    torch.manual_seed(0)
-    plain = MODELS.build(_cfg(topk_test=(32, 256, 2048))).eval()
-    assert torch.equal(fine_logit(plain, fine), fine_logit(plain, moved))
-    torch.manual_seed(0)
-    model = MODELS.build(_cfg(topk_test=(32, 256, 2048), prior_context_dims=3)).eval()
-    assert model.coarse_scorer[0].in_channels == 8 + 1 + 3
-    assert model.child_scorers[0][0].in_features == 8 + 1 + 3
-    assert not torch.equal(fine_logit(model, fine), fine_logit(model, moved))
-    model(volume, fine)['levels'][2]['logits'].sum().backward()
-    assert model.prior_context[0].weight.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match='needs use_prior'):
-        MODELS.build(_cfg(use_prior=False, prior_context_dims=3))
 
 
 def test_prior_at_no_level_resolution_is_rejected():
@@ -240,30 +212,3 @@ def test_targets_keep_exposed_surfaces_near_observed_voxels():
     assert torch.equal(near, expected)
     with pytest.raises(ValueError, match='target_dilation'):
         MODELS.build(_cfg(target_dilation=-1))
-
-
-def test_children_read_the_depth_probability_at_their_centre():
-    """With ``lookup_depth_bins`` the children's scores follow the predicted depth at their
-    centre: a camera looking along +x that is sure of 3 m raises the voxels at x = 3 m
-    above those at 5 m; voxels outside the image read nothing."""
-    torch.manual_seed(0)
-    bins = (1.0, 9.0, 0.5)
-    model = MODELS.build(_cfg(topk_test=(32, 256, 2048), lookup_depth_bins=bins,
-                              grid_min=(0.2, -3.2, -1.6), voxel_size=0.4)).eval()
-    volume, prior = _inputs(batch=1)
-    image = dict(mlvl_feats=[torch.randn(1, 1, 8, 4, 8)], ego2img=_forward_camera(),
-                 img_shape=(32, 64))
-    sure = torch.zeros(1, 16, 4, 8)
-    sure[:, 4] = 1.0                                   # bin 4: [3.0, 3.5) m
-    sure[:, 0] = 1.0                                   # bin 0: [1.0, 1.5) m
-    # x = 2.8 m, 4.8 m, and 1.2 m but left of the image (u = -8 px).
-    coords = torch.tensor([[[6, 8, 4], [11, 8, 4], [2, 0, 4]]])
-    lookup = model._lookup_depth(coords, 2, dict(image, depth=sure))[0, :, 0]
-    assert lookup[0] > lookup[1]
-    assert lookup[2] == torch.log(torch.tensor(model.prior_eps))
-    out = model(volume, prior, dict(image, depth=sure))
-    again = model(volume, prior, dict(image, depth=sure.roll(4, 1)))
-    assert torch.equal(out['levels'][0]['logits'], again['levels'][0]['logits'])
-    assert not torch.equal(out['levels'][2]['logits'], again['levels'][2]['logits'])
-    with pytest.raises(ValueError, match="needs image\\['depth'\\]"):
-        model(volume, prior, image)
