@@ -1,4 +1,5 @@
 """Plumbing shared by the entry points (train.py, val.py): configs and launchers."""
+import atexit
 import os
 import sys
 
@@ -39,6 +40,8 @@ def configure_launcher(cfg):
     env_cfg = cfg.setdefault('env_cfg', {})
     dist_cfg = env_cfg.setdefault('dist_cfg', {})
     dist_cfg['backend'] = 'nccl' if torch.cuda.is_available() else 'gloo'
+    if distributed:
+        atexit.register(destroy_process_group)
     if distributed and not torch.cuda.is_available():
         init_cpu_process_group()
         # mmengine passes device_ids=[LOCAL_RANK] to DDP, which CPU modules refuse.
@@ -58,6 +61,17 @@ def init_cpu_process_group():
 
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
+
+
+def destroy_process_group():
+    """Leaves the process group, if one was joined (registered at exit under torchrun), as
+    torch asks. Otherwise the group is torn down during interpreter shutdown; one 2-process
+    gloo val.py run of the test suite aborted at its end ("terminate called without an
+    active exception"), which fails the whole torchrun job."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def default_work_dir(config_path):
