@@ -34,7 +34,8 @@ def configure_launcher(cfg):
     """Chooses the launcher from the environment: torchrun sets LOCAL_RANK, which means one
     process per device under DDP (NCCL on GPUs, gloo on CPUs); plain python is one process.
     On CPUs (no CUDA) it also joins the process group and makes DDP wrap CPU modules, two
-    things mmengine's launcher does for GPUs only."""
+    things mmengine's launcher does for GPUs only. Under torchrun the process leaves the
+    group at exit (:func:`destroy_process_group`)."""
     distributed = 'LOCAL_RANK' in os.environ
     cfg.launcher = 'pytorch' if distributed else 'none'
     env_cfg = cfg.setdefault('env_cfg', {})
