@@ -12,7 +12,10 @@ For N samples of the config's test split it prints
   takes its ground-truth label, every other voxel is free): the best any head could do
   with this proposal, so a low oracle points at the proposal and a gap at the head; and
   the RayIoU of the targets themselves (their ground-truth labels alone), the best a
-  proposal that learnt its targets perfectly could allow.
+  proposal that learnt its targets perfectly could allow;
+- per ground-truth class: its targets at the full grid, how many the proposal kept and
+  how many of those the head labelled right, and what the rest of the kept voxels are
+  (free space, occupied voxels that are no target).
 
 Example::
 
@@ -72,13 +75,33 @@ def oracle_on_kept(coords, gt, free_label):
     return pred
 
 
+def class_counts(kept, targets, gt, pred, free_label):
+    """Where the kept voxels go, per ground-truth class.
+
+    Args:
+        kept (ndarray): int64 [K, 3], the last level's kept voxels (full-grid indices).
+        targets (ndarray): bool [X, Y, Z], the proposal's targets.
+        gt, pred (ndarray): uint8 [X, Y, Z], ground-truth and predicted labels.
+        free_label (int): the free class; labels are 0..free_label.
+
+    Returns:
+        ndarray: int64 [4, free_label + 1], rows (targets, kept targets, kept targets
+        labelled right, kept voxels that are no target), columns the ground-truth class.
+    """
+    is_kept = np.zeros(gt.shape, dtype=bool)
+    is_kept[tuple(kept.T)] = True
+    count = lambda mask: np.bincount(gt[mask], minlength=free_label + 1)  # noqa: E731
+    return np.stack([count(targets), count(targets & is_kept),
+                     count(targets & is_kept & (pred == gt)), count(is_kept & ~targets)])
+
+
 def diagnose(cfg, weights, num_samples, progress=True):
     """Runs the model on ``num_samples`` samples of ``cfg.test_dataloader`` (evenly spaced).
 
     Returns:
         dict: ``levels`` (list per level of int64 [3, Z_l]: targets, candidates, kept,
-        summed over the samples), ``RayIoU``, ``oracle_RayIoU`` and ``targets_RayIoU``
-        (fractions).
+        summed over the samples), ``classes`` (int64 [4, C + 1] of :func:`class_counts`,
+        summed), ``RayIoU``, ``oracle_RayIoU`` and ``targets_RayIoU`` (fractions).
     """
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
@@ -95,7 +118,7 @@ def diagnose(cfg, weights, num_samples, progress=True):
     model.eval()
     free_label = model.occ_head.free_label
     topk = model.proposal.topk_test
-    totals, preds, oracles, ceilings, gts, origins = None, [], [], [], [], []
+    totals, classes, preds, oracles, ceilings, gts, origins = None, 0, [], [], [], [], []
     indices = np.linspace(0, len(dataset) - 1, min(num_samples, len(dataset))).round()
     for index in tqdm(indices.astype(int), desc='samples', disable=not progress):
         with torch.no_grad():
@@ -111,11 +134,13 @@ def diagnose(cfg, weights, num_samples, progress=True):
         stats = level_recall(out['proposal']['levels'], topk, targets)
         totals = stats if totals is None else [t + s for t, s in zip(totals, stats)]
         preds.append(pred['pred_occ_sem'].numpy())
+        classes = classes + class_counts(coords[0].numpy(), targets.numpy(), gt, preds[-1],
+                                         free_label)
         oracles.append(oracle_on_kept(coords[0].numpy(), gt, free_label))
         ceilings.append(np.where(targets.numpy(), gt, free_label).astype(np.uint8))
         gts.append(gt)
         origins.append(np.asarray(sample.ray_origins))
-    return dict(levels=totals,
+    return dict(levels=totals, classes=classes,
                 RayIoU=main_rayiou(preds, gts, origins, verbose=False)['RayIoU'],
                 oracle_RayIoU=main_rayiou(oracles, gts, origins, verbose=False)['RayIoU'],
                 targets_RayIoU=main_rayiou(ceilings, gts, origins, verbose=False)['RayIoU'])
@@ -123,12 +148,18 @@ def diagnose(cfg, weights, num_samples, progress=True):
 
 def report(result):
     """The printed tables of :func:`diagnose`'s result."""
+    from loaders.occ3d import OCC3D_CLASS_NAMES
     lines = []
     for l, (positives, candidates, kept) in enumerate(result['levels']):
         lines.append(f'level {l} (height index 0..{len(positives) - 1}): targets / '
                      f'among candidates / kept, recall {kept.sum() / max(positives.sum(), 1):.2f}')
         for name, row in (('targets', positives), ('candidates', candidates), ('kept', kept)):
             lines.append(f'  {name:>10s} ' + ' '.join(f'{v:6d}' for v in row))
+    lines.append('last level, per ground-truth class: targets / kept / kept and labelled '
+                 'right / kept but no target')
+    for name, row in zip(OCC3D_CLASS_NAMES, result['classes'].T):
+        if row.any():
+            lines.append(f'  {name:>20s} ' + ' '.join(f'{v:7d}' for v in row))
     lines.append(f"RayIoU {result['RayIoU']:.4f}   oracle labels on the kept voxels "
                  f"{result['oracle_RayIoU']:.4f}   on the targets {result['targets_RayIoU']:.4f}")
     return '\n'.join(lines)

@@ -17,6 +17,24 @@ def test_oracle_on_kept_keeps_the_labels_of_kept_voxels_only(tools):
     np.testing.assert_array_equal(pred, expected)
 
 
+def test_class_counts_split_kept_voxels_by_ground_truth_class(tools):
+    gt = np.full((3, 3, 2), 17, dtype=np.uint8)
+    gt[0, 0, 0] = gt[0, 1, 0] = 11      # two driveable-surface targets
+    gt[1, 1, 1] = 4                     # a car target
+    gt[2, 2, 1] = 15                    # manmade, occupied but no target
+    targets = np.isin(gt, (11, 4))
+    pred = np.full_like(gt, 17)
+    pred[0, 0, 0], pred[1, 1, 1] = 11, 15
+    kept = np.array([[0, 0, 0], [1, 1, 1], [2, 2, 1], [2, 0, 0]])
+    counts = tools.diagnose_proposal.class_counts(kept, targets, gt, pred, 17)
+    expected = np.zeros((4, 18), dtype=np.int64)
+    expected[:, 11] = (2, 1, 1, 0)      # one of two kept, labelled right
+    expected[:, 4] = (1, 1, 0, 0)       # kept, labelled manmade
+    expected[3, 15] = 1                 # kept occupied non-target
+    expected[3, 17] = 1                 # kept free voxel
+    np.testing.assert_array_equal(counts, expected)
+
+
 def test_counts_are_consistent_with_the_ground_truth(small_gdocc_config, gdocc_weights, tools,
                                                       monkeypatch, capsys):
     import torch
@@ -45,9 +63,15 @@ def test_counts_are_consistent_with_the_ground_truth(small_gdocc_config, gdocc_w
         assert (kept <= occupied).all()            # targets are occupied voxels
         targets = targets + kept[0].sum((0, 1)).numpy()
     np.testing.assert_array_equal(levels[-1][0], targets)
+    classes = result['classes']
+    assert classes[0].sum() == targets.sum()
+    assert classes[1].sum() == levels[-1][2].sum()      # kept targets, per class or height
+    assert (classes[2] <= classes[1]).all() and (classes[1] <= classes[0]).all()
+    assert classes[0, 17] == 0                          # free voxels are never targets
     assert 0 <= result['RayIoU'] <= 1 and 0 < result['oracle_RayIoU'] <= 1
     assert 0 < result['targets_RayIoU'] <= 1
-    assert 'on the targets' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert 'on the targets' in out and 'per ground-truth class' in out
 
 
 def test_missing_checkpoint_is_a_one_line_error(small_gdocc_config, tools, tmp_path):
