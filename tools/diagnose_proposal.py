@@ -90,7 +90,10 @@ def class_counts(kept, targets, gt, pred, free_label):
     """
     is_kept = np.zeros(gt.shape, dtype=bool)
     is_kept[tuple(kept.T)] = True
-    count = lambda mask: np.bincount(gt[mask], minlength=free_label + 1)  # noqa: E731
+
+    def count(mask):
+        return np.bincount(gt[mask], minlength=free_label + 1)
+
     return np.stack([count(targets), count(targets & is_kept),
                      count(targets & is_kept & (pred == gt)), count(is_kept & ~targets)])
 
