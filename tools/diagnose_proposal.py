@@ -136,11 +136,11 @@ def diagnose(cfg, weights, num_samples, progress=True):
         targets = model.proposal.targets(torch.from_numpy(gt != free_label)[None], region)[0]
         stats = level_recall(out['proposal']['levels'], topk, targets)
         totals = stats if totals is None else [t + s for t, s in zip(totals, stats)]
+        kept, target_mask = coords[0].numpy(), targets.numpy()
         preds.append(pred['pred_occ_sem'].numpy())
-        classes = classes + class_counts(coords[0].numpy(), targets.numpy(), gt, preds[-1],
-                                         free_label)
-        oracles.append(oracle_on_kept(coords[0].numpy(), gt, free_label))
-        ceilings.append(np.where(targets.numpy(), gt, free_label).astype(np.uint8))
+        classes = classes + class_counts(kept, target_mask, gt, preds[-1], free_label)
+        oracles.append(oracle_on_kept(kept, gt, free_label))
+        ceilings.append(np.where(target_mask, gt, free_label).astype(np.uint8))
         gts.append(gt)
         origins.append(np.asarray(sample.ray_origins))
     return dict(levels=totals, classes=classes,
