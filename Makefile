@@ -13,7 +13,8 @@ CSRC := $(wildcard models/csrc/*.cpp models/csrc/*.h models/csrc/*.cu)
 $(PY):
 	python3 -m venv $(VENV)
 
-$(VENV)/.setup-done: requirements.txt requirements/mmcv.txt requirements/mmdet3d.txt tools/setup_env.sh | $(PY)
+$(VENV)/.setup-done: requirements.txt requirements/mmcv.txt requirements/mmdet3d.txt \
+		requirements/constraints.txt tools/setup_env.sh | $(PY)
 	PY=$(PY) bash tools/setup_env.sh
 	touch $@
 

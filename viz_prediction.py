@@ -8,9 +8,9 @@ Examples::
     python viz_prediction.py --data-root data/toy_nuscenes --pred-dir work_dirs/blind \\
         --viz-dir work_dirs/blind_viz --num 5
 
-``--config --weights`` runs the model (mmengine's Runner builds it, its test dataloader and
-loads the checkpoint; headless, CPU or GPU) on the first ``--num`` samples of the config's
-test split and draws its predictions. ``--data-root --pred-dir`` draws saved predictions
+``--config --weights`` runs the model (mmengine's Runner builds it and its test dataloader;
+the checkpoint loads strictly unless ``--non-strict``; headless, CPU or GPU) on the first
+``--num`` samples of the config's test split and draws its predictions. ``--data-root --pred-dir`` draws saved predictions
 instead: for each of the first ``--num`` keyframes of ``--ann-file`` (relative to
 ``--data-root`` unless absolute) that has a prediction ``<pred-dir>/<sample_token>.npz`` (key
 ``pred``, uint8 [200, 200, 16], 17 = free, the format ``tools/ray_metrics.py`` scores and
@@ -36,6 +36,11 @@ Image size (``--width W``, W >= 360; all divisions are integer divisions)::
     height = T + 2 * HC + T + H3 + T + P + L
 
 e.g. W = 1200 gives 1200 x 1628 px. :func:`layout` returns every panel's box.
+
+Under ``torchrun --nproc_per_node N`` the chosen samples are split over the ranks (rank r
+predicts and draws samples r, r + N, ...): each figure is written once, and the figures
+are those of one process. There ``--num`` must be spelled ``--num-samples``: torchrun takes
+``--num`` for an abbreviation of its own ``--numa-binding``.
 """
 import argparse
 import importlib.util
@@ -323,6 +328,8 @@ def build_parser():
     model = parser.add_argument_group('run a model (the first --num test samples of CONFIG)')
     model.add_argument('--config', help='config file')
     model.add_argument('--weights', help='checkpoint file')
+    model.add_argument('--non-strict', action='store_true',
+                       help='load a checkpoint whose keys do not all fit the model (warning)')
     model.add_argument('--work-dir', help='where the runner logs go '
                        '(default: work_dirs/<config name>)')
     model.add_argument('--cfg-options', nargs='+', action=_dict_action(), metavar='KEY=VALUE',
@@ -333,8 +340,10 @@ def build_parser():
     saved.add_argument('--ann-file', default='nuscenes_infos_val_sweep.pkl',
                        help='info pickle (relative to --data-root unless absolute)')
     parser.add_argument('--viz-dir', required=True, help='output folder of <sample_token>.png')
-    parser.add_argument('--num', type=int, default=10,
-                        help='draw the first NUM keyframes that have a prediction (default 10)')
+    parser.add_argument('--num', '--num-samples', dest='num', type=int, default=10,
+                        help='draw the first NUM keyframes that have a prediction (default 10); '
+                             'under torchrun spell it --num-samples (torchrun reads --num as '
+                             'its own --numa-binding)')
     parser.add_argument('--width', type=int, default=1200,
                         help=f'PNG width in px, >= {MIN_WIDTH} (default 1200 -> 1200 x 1628); '
                              'height as below')
@@ -348,9 +357,20 @@ def _dict_action():
     return DictAction
 
 
+def rank_and_world_size():
+    """``(rank, world_size)`` of this process: the joined process group's, else torchrun's
+    ``RANK`` / ``WORLD_SIZE`` (``(0, 1)`` for plain python)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
+
+
 def predict_with_model(args, prog):
-    """Runs ``args.config`` with ``args.weights`` on the first ``args.num`` samples of its
-    test dataloader.
+    """Runs ``args.config`` with ``args.weights`` on this rank's share (samples r, r + N,
+    ... of :func:`rank_and_world_size`) of the first ``args.num`` samples of its test
+    dataset.
 
     Returns:
         tuple: data root, info file (the dataset's) and ``{sample_token: uint8 labels}``.
@@ -359,7 +379,9 @@ def predict_with_model(args, prog):
 
     import torch
     from mmengine.runner import Runner
+    from torch.utils.data import DataLoader, Subset
 
+    from engine.weights import WeightsMismatchError, load_weights
     from models.runtime import prepare_config, require_checkpoint, require_data_roots
     from tqdm import tqdm
 
@@ -371,22 +393,28 @@ def predict_with_model(args, prog):
     require_data_roots(cfg, ('test_dataloader',))
     cfg.load_from = None  # loaded below: no test loop runs, only the model on N samples
     runner = Runner.from_cfg(cfg)
-    runner.load_checkpoint(args.weights, map_location='cpu')
+    try:
+        load_weights(runner.model, args.weights, strict=not args.non_strict)
+    except WeightsMismatchError as exc:
+        raise SystemExit(f'{prog} {exc}')
     loader = runner.build_dataloader(cfg.test_dataloader)
+    dataset = loader.dataset
+    rank, world_size = rank_and_world_size()
+    mine = list(range(min(args.num, len(dataset))))[rank::world_size]
+    # This rank's samples only, in order (the config's sampler would split all of them).
+    subset = DataLoader(Subset(dataset, mine), batch_size=1, shuffle=False,
+                        num_workers=0, collate_fn=loader.collate_fn)
     runner.model.eval()
     preds = {}
-    with torch.no_grad(), tqdm(total=args.num, desc='predict', unit='sample',
-                               disable=args.no_progress) as bar:
-        for batch in loader:
+    with torch.no_grad(), tqdm(total=len(mine), desc='predict', unit='sample',
+                               disable=args.no_progress or rank > 0) as bar:
+        for batch in subset:
             for sample in runner.model.test_step(batch):
                 pred = sample.get('pred_occ_sem')
                 if isinstance(pred, torch.Tensor):
                     pred = pred.cpu().numpy()
                 preds[sample.get('sample_token')] = np.asarray(pred, dtype=np.uint8)
                 bar.update(1)
-            if len(preds) >= args.num:
-                break
-    dataset = loader.dataset
     return dataset.data_root, dataset.ann_file, preds
 
 
@@ -401,12 +429,14 @@ def main(argv=None):
     if args.width < MIN_WIDTH:
         raise SystemExit(f'{prog} --width must be at least {MIN_WIDTH}, got {args.width}')
     ray_metrics = _load_ray_metrics()
+    rank, world_size = rank_and_world_size()
     if args.config or args.weights:
         if not (args.config and args.weights):
             raise SystemExit(f'{prog} --config and --weights go together')
         data_root, ann_file, preds = predict_with_model(args, prog)
         source = f'the model of {args.config}'
         load_pred = preds.__getitem__
+        shared = False  # each rank predicted its own share
     else:
         if not (args.data_root and args.pred_dir):
             raise SystemExit(f'{prog} give --config and --weights, or --data-root and '
@@ -421,22 +451,25 @@ def main(argv=None):
         except (FileNotFoundError, DataFileError) as exc:
             raise SystemExit(f'{prog} {exc}')
         source = f'{args.pred_dir!r}'
+        shared = True
         load_pred = lambda token: load_npz_grids(  # noqa: E731
             preds[token], ['pred'], 'prediction')['pred']
     try:
-        infos = ray_metrics.load_infos(ann_file)
+        infos = ray_metrics.load_infos(ann_file, data_root)
     except (FileNotFoundError, DataFileError) as exc:
         raise SystemExit(f'{prog} {exc}')
     chosen = [info for info in infos if info['token'] in preds][:args.num]
-    if not chosen:
+    if not chosen and (shared or world_size == 1):
         raise SystemExit(f'{prog} no prediction of {source} matches a keyframe of '
                          f'{ann_file!r} (expected <sample_token>.npz)')
+    if shared:
+        chosen = chosen[rank::world_size]
     os.makedirs(args.viz_dir, exist_ok=True)
     boxes = layout(args.width)
     p3 = boxes['pred_3d']
     renderer = VoxelRenderer(p3[2] - p3[0], p3[3] - p3[1])
     written = []
-    for info in tqdm(chosen, desc='viz', unit='sample', disable=args.no_progress):
+    for info in tqdm(chosen, desc='viz', unit='sample', disable=args.no_progress or rank > 0):
         try:
             pred = load_pred(info['token'])
             gt = load_npz_grids(os.path.join(data_root, info['occ_path']),
@@ -447,7 +480,8 @@ def main(argv=None):
         path = os.path.join(args.viz_dir, info['token'] + '.png')
         save_png_atomic(image, path)
         written.append(path)
-    print(f'wrote {len(written)} figures ({boxes["size"][0]} x {boxes["size"][1]} px) '
+    who = f'rank {rank}: ' if world_size > 1 else ''
+    print(f'{who}wrote {len(written)} figures ({boxes["size"][0]} x {boxes["size"][1]} px) '
           f'to {args.viz_dir}')
     return written
 

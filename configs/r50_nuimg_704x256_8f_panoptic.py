@@ -4,13 +4,14 @@
 # LoadOccupancy(with_instances=True) packs them as `gt_occ_inst` for the matching.
 _base_ = ['./r50_nuimg_704x256_8f.py']
 
-model = dict(occ_head=dict(panoptic=True))
+model = dict(occ_head=dict(panoptic=True, thing_classes={{_base_.occ_thing_classes}}))
 
 train_pipeline = [
     dict(type='LoadMultiViewImages', num_frames={{_base_.num_frames}},
          interval={{_base_.train_frame_interval}}, color_order={{_base_.color_order}}),
     dict(type='LoadOccupancy', with_instances=True),
     {{_base_.train_image_aug}},
+    {{_base_.photometric_aug}},
     {{_base_.bev_aug}},
     {{_base_.depth_target}},
     dict(type='PackOccInputs'),

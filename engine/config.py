@@ -1,6 +1,7 @@
 """Config checks and the training/evaluation runtime settings the entry points add to a
 config before handing it to mmengine's ``Runner.from_cfg``."""
 import difflib
+import glob
 import inspect
 import os
 import warnings
@@ -17,6 +18,36 @@ PROJECT_KEYS = ('total_batch_size', 'nonfinite_loss')
 # Configs also hold free variables (``num_cams``, ``train_pipeline``, ...), so an unknown
 # key is an error only when it looks like a misspelt known one.
 TYPO_CUTOFF = 0.8
+# The project's configs/ folder, searched for the config a missing path probably meant.
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs')
+CONFIG_CUTOFF = 0.6
+
+
+def closest_config(path, config_dir=CONFIG_DIR):
+    """The existing config of ``config_dir`` (``_base_`` fragments excluded) whose name is
+    closest to ``path``'s (``configs/sr50_nuimg_704x256.py`` ->
+    ``configs/r50_nuimg_704x256.py``), as a path relative to the working directory when it
+    lies below it; None when nothing is close."""
+    base = os.path.join(config_dir, '_base_') + os.sep
+    candidates = {os.path.relpath(p, config_dir): p
+                  for p in glob.glob(os.path.join(config_dir, '**', '*.py'), recursive=True)
+                  if not p.startswith(base)}
+    name = os.path.normpath(path)
+    marker = os.path.basename(config_dir) + os.sep
+    name = name.split(marker, 1)[1] if marker in name else os.path.basename(name)
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=CONFIG_CUTOFF)
+    if not close:
+        return None
+    found = os.path.relpath(candidates[close[0]])
+    return found if not found.startswith(os.pardir) else candidates[close[0]]
+
+
+def missing_config_message(path):
+    """``config file not found: <path>``, with ``(did you mean <closest>?)`` when one is
+    close (see :func:`closest_config`)."""
+    close = closest_config(path)
+    hint = f' (did you mean {close}?)' if close else ''
+    return f'config file not found: {path}{hint}'
 
 
 def known_keys():

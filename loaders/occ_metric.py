@@ -69,7 +69,8 @@ class OccupancyMetric(BaseMetric):
             result = dict(ray_counts=rayiou_counts(pred_rays, gt_rays, len(self.class_names)),
                           confusion=miou.hist)
             if self.panoptic:
-                result['pq_stats'] = raypq_counts(pred_rays, gt_rays, len(self.class_names))
+                result['pq_stats'] = raypq_counts(pred_rays, gt_rays, len(self.class_names),
+                                                  class_names=self.class_names)
             self.results.append(result)
 
     def compute_metrics(self, results):

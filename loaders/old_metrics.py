@@ -65,13 +65,18 @@ class Metric_mIoU:  # noqa: N801 -- the name researchers already call
             self.num_classes, self.num_classes)
 
     def per_class_iou(self):
-        """float64 [num_classes] IoU per class (nan for classes absent from both)."""
+        """float64 [num_classes] IoU per class; nan for every class absent from the ground
+        truth, even when predicted (Occ3D's / SparseOcc's ``per_class_iu``), so such
+        classes are skipped by the mean."""
         tp = np.diag(self.hist).astype(np.float64)
         with np.errstate(divide='ignore', invalid='ignore'):
-            return tp / (self.hist.sum(0) + self.hist.sum(1) - tp)
+            iou = tp / (self.hist.sum(0) + self.hist.sum(1) - tp)
+        iou[self.hist.sum(1) == 0] = np.nan
+        return iou
 
     def count_miou(self, verbose=True):
-        """Prints per-class IoU and returns the mIoU over non-free classes, in percent."""
+        """Prints per-class IoU and returns the mIoU (percent, rounded to 2 decimals) over
+        the non-free classes present in the ground truth."""
         iou = self.per_class_iou()[:self.num_classes - 1]
         present = iou[~np.isnan(iou)]
         miou = round(float(present.mean()) * 100, 2) if present.size else float('nan')

@@ -3,12 +3,17 @@
 For each sample, 14,040 rays (39 pitch angles x 360 azimuths) are cast from each of up to
 8 origins (ego-frame metres) through the predicted and the ground-truth label grids. A ray
 stops at the first non-free voxel and yields that voxel's label and the distance at which
-the ray leaves it (rays that hit nothing yield the last voxel inside the grid, i.e. free).
-Rays whose ground-truth label is free are dropped. For class c and threshold t, a ray is a
-true positive when both labels are c and |d_pred - d_gt| < t;
-IoU_{c,t} = TP / (GT + PRED - TP), RayIoU@t = mean over the 17 non-free classes (classes
-absent from both prediction and ground truth are nan and skipped), RayIoU = mean over
-t in (1, 2, 4) m.
+the ray leaves it (rays that hit nothing yield the last voxel inside the grid, i.e. free;
+see ``models.ops.ray_cast`` for origins outside the grid). Rays whose ground-truth label is
+free are dropped. For class c and threshold t, a ray is a true positive when both labels
+are c and |d_pred - d_gt| < t; IoU_{c,t} = TP / (GT + PRED - TP), RayIoU@t = mean over the
+17 non-free classes (classes absent from both prediction and ground truth are nan and
+skipped), RayIoU = mean over t in (1, 2, 4) m.
+
+RayPQ follows SparseOcc's ``loaders/ray_pq.py``: ground-truth rays form one segment per
+instance only for the 8 thing classes of :data:`RAYPQ_THING_CLASSES` (every other class is
+one segment per class and sample), and RayPQ is the nan-mean over the whole
+[thresholds x classes] array of per-class PQ.
 """
 import collections
 import hashlib
@@ -24,6 +29,9 @@ from .occ3d import FREE_LABEL, GRID_MIN, GRID_SHAPE, OCC3D_CLASS_NAMES, VOXEL_SI
 
 THRESHOLDS = (1.0, 2.0, 4.0)
 MAX_ORIGINS = 8
+# SparseOcc's Metric_RayPQ segments the ground truth per instance for these classes only.
+RAYPQ_THING_CLASSES = ('car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'motorcycle',
+                       'bicycle', 'pedestrian')
 
 
 def generate_lidar_rays():
@@ -92,7 +100,7 @@ class CastRays:
                    if a is not None)
 
 
-def cast_label_rays(semantics, origins, ray_mask=None, instances=None):
+def cast_label_rays(semantics, origins, ray_mask=None, instances=None, device=None):
     """Casts the LiDAR-like rays from every origin through one label grid.
 
     Args:
@@ -101,6 +109,8 @@ def cast_label_rays(semantics, origins, ray_mask=None, instances=None):
         ray_mask (np.ndarray, optional): bool [T * 14040], rays to cast (origin-major order);
             all rays when None.
         instances (np.ndarray, optional): int [200, 200, 16] instance ids.
+        device (torch.device | str, optional): where the rays are cast (the CUDA kernel for
+            a GPU); the CPU when None. The kernels give the same voxels on every device.
 
     Returns:
         CastRays: one entry per cast ray, in origin-major order.
@@ -110,9 +120,10 @@ def cast_label_rays(semantics, origins, ray_mask=None, instances=None):
     ray_dirs = np.tile(LIDAR_RAYS, (len(origins), 1))
     if ray_mask is not None:
         ray_origins, ray_dirs = ray_origins[ray_mask], ray_dirs[ray_mask]
-    occupied = torch.from_numpy(semantics != FREE_LABEL)
-    distance, voxel = ray_cast(occupied, torch.from_numpy(ray_origins),
-                               torch.from_numpy(ray_dirs), GRID_MIN, VOXEL_SIZE)
+    occupied = torch.from_numpy(semantics != FREE_LABEL).to(device)
+    distance, voxel = ray_cast(occupied, torch.from_numpy(ray_origins).to(device),
+                               torch.from_numpy(ray_dirs).to(device), GRID_MIN, VOXEL_SIZE)
+    distance, voxel = distance.cpu(), voxel.cpu()
     i, j, k = voxel.numpy().T
     inst = None if instances is None else _as_grid(instances, 'instances', np.int64)[i, j, k]
     return CastRays(semantics[i, j, k], distance.numpy().astype(np.float32), inst)
@@ -142,9 +153,10 @@ class GroundTruthRayCache:
                 digest.update(np.ascontiguousarray(array).tobytes())
         return digest.digest()
 
-    def get_or_cast(self, semantics, origins, instances=None):
+    def get_or_cast(self, semantics, origins, instances=None, device=None):
         """Returns ``(valid, cast)``: valid is bool [T * 14040], True for rays whose
-        ground-truth label is not free, and cast holds those rays only."""
+        ground-truth label is not free, and cast holds those rays only (cast on ``device``
+        on a miss, see :func:`cast_label_rays`)."""
         key = self.key(semantics, origins, instances)
         if key in self._entries:
             self.hits += 1
@@ -152,7 +164,7 @@ class GroundTruthRayCache:
             packed, count, cast = self._entries[key]
             return np.unpackbits(packed, count=count).astype(bool), cast
         self.misses += 1
-        cast = cast_label_rays(semantics, origins, instances=instances)
+        cast = cast_label_rays(semantics, origins, instances=instances, device=device)
         valid = cast.labels != FREE_LABEL
         cast = CastRays(cast.labels[valid], cast.distances[valid],
                         None if cast.instances is None else cast.instances[valid])
@@ -174,7 +186,8 @@ class GroundTruthRayCache:
 GT_RAY_CACHE = GroundTruthRayCache()
 
 
-def cast_pred_and_gt(sem_pred, sem_gt, origins, inst_pred=None, inst_gt=None, cache=None):
+def cast_pred_and_gt(sem_pred, sem_gt, origins, inst_pred=None, inst_gt=None, cache=None,
+                     device=None):
     """Casts a sample's rays through ground truth (cached) and prediction.
 
     Args:
@@ -183,6 +196,7 @@ def cast_pred_and_gt(sem_pred, sem_gt, origins, inst_pred=None, inst_gt=None, ca
             evenly sub-sampled to 8).
         inst_pred, inst_gt: optional int [200, 200, 16] instance ids.
         cache (GroundTruthRayCache): defaults to the module's shared cache.
+        device (torch.device | str, optional): where the rays are cast; the CPU when None.
 
     Returns:
         tuple(CastRays, CastRays): prediction and ground truth, restricted to the rays whose
@@ -192,8 +206,9 @@ def cast_pred_and_gt(sem_pred, sem_gt, origins, inst_pred=None, inst_gt=None, ca
     origins = _as_origins(origins)
     sem_gt = _as_grid(sem_gt, 'sem_gt', np.uint8)
     inst_gt = None if inst_gt is None else _as_grid(inst_gt, 'inst_gt', np.int64)
-    valid, gt = cache.get_or_cast(sem_gt, origins, inst_gt)
-    pred = cast_label_rays(sem_pred, origins, ray_mask=valid, instances=inst_pred)
+    valid, gt = cache.get_or_cast(sem_gt, origins, inst_gt, device)
+    pred = cast_label_rays(sem_pred, origins, ray_mask=valid, instances=inst_pred,
+                           device=device)
     return pred, gt
 
 
@@ -263,29 +278,50 @@ def main_rayiou(sem_pred_list, sem_gt_list, lidar_origin_list,
 
 
 def raypq_counts(pred, gt, num_classes=len(OCC3D_CLASS_NAMES), thresholds=THRESHOLDS,
-                 min_segment_rays=10, match_iou=0.5):
-    """Panoptic ray statistics of one sample.
+                 min_segment_rays=10, match_iou=0.5, class_names=OCC3D_CLASS_NAMES,
+                 thing_classes=RAYPQ_THING_CLASSES):
+    """Panoptic ray statistics of one sample (SparseOcc's ``Metric_RayPQ.add_batch``).
 
-    A segment is the set of a sample's rays sharing (class, instance id); a prediction
-    segment matches a ground-truth segment of the same class when their IoU exceeds
-    ``match_iou``, where the intersection counts rays that both segments contain and
-    whose distance error is below the threshold. Unmatched segments with fewer than
-    ``min_segment_rays`` rays count neither as false positive nor as false negative.
+    Segments are sets of a sample's rays within one class ``c < num_classes - 1`` (free and
+    labels outside the class range, e.g. 255, are ignored):
+
+    - prediction: one segment per (class, predicted instance id);
+    - ground truth, thing classes (``thing_classes``): one segment per instance id whose
+      ground-truth rays all carry that one class; the thing rays of instance id 0 or of an
+      instance spread over several classes form one more segment per class;
+    - ground truth, every other class: one segment per class (instance ids ignored).
+
+    A prediction segment matches a ground-truth segment of the same class when their IoU
+    exceeds ``match_iou``; the intersection counts the rays both contain whose distance
+    error is below the threshold. Unmatched segments with fewer than ``min_segment_rays``
+    rays count neither as false positive nor as false negative.
+
+    Args:
+        pred, gt (CastRays): aligned rays with ``instances`` (int, 0 = no instance).
+        num_classes (int): labels 0..num_classes-1, the last one free.
+        class_names (sequence of str): names of the labels, to find ``thing_classes``.
 
     Returns:
         np.ndarray: float64 [len(thresholds), 4, num_classes]: rows are summed IoU of
-        matches, TP, FP, FN. Statistics of several samples add up.
+        matches, TP, FP, FN (the free column stays 0). Statistics of several samples add up.
     """
     if pred.instances is None or gt.instances is None:
         raise ValueError('RayPQ needs instance ids for prediction and ground truth')
     stats = np.zeros((len(thresholds), 4, num_classes), dtype=np.float64)
     error = np.abs(pred.distances - gt.distances)
-    pred_seg = _segment_ids(pred.labels, pred.instances)
-    gt_seg = _segment_ids(gt.labels, gt.instances)
-    pred_ids, pred_sizes = np.unique(pred_seg, return_counts=True)
-    gt_ids, gt_sizes = np.unique(gt_seg, return_counts=True)
+    pred_labels, gt_labels = pred.labels.astype(np.int64), gt.labels.astype(np.int64)
+    scored_pred = (pred_labels >= 0) & (pred_labels < num_classes - 1)
+    scored_gt = (gt_labels >= 0) & (gt_labels < num_classes - 1)
+    thing_ids = [i for i, name in enumerate(class_names[:num_classes - 1])
+                 if name in thing_classes]
+    pred_seg = _segment_ids(pred_labels, pred.instances)
+    gt_seg = _segment_ids(gt_labels, _ground_truth_segment_instances(
+        gt_labels, gt.instances, thing_ids))
+    pred_ids, pred_sizes = np.unique(pred_seg[scored_pred], return_counts=True)
+    gt_ids, gt_sizes = np.unique(gt_seg[scored_gt], return_counts=True)
+    same = scored_pred & scored_gt & (pred_labels == gt_labels)
     for t, threshold in enumerate(thresholds):
-        agree = (pred.labels == gt.labels) & (error < threshold)
+        agree = same & (error < threshold)
         pairs, inter = np.unique(np.stack([pred_seg[agree], gt_seg[agree]]), axis=1,
                                  return_counts=True)
         p_size = pred_sizes[np.searchsorted(pred_ids, pairs[0])]
@@ -302,6 +338,19 @@ def raypq_counts(pred, gt, num_classes=len(OCC3D_CLASS_NAMES), thresholds=THRESH
     return stats
 
 
+def _ground_truth_segment_instances(labels, instances, thing_ids):
+    """int64 [M]: the instance id that separates ground-truth segments within a class
+    (SparseOcc's re-labelling): the ray's own id for thing-class rays of an instance whose
+    rays all carry one label, 0 for every other ray."""
+    instances = np.asarray(instances, dtype=np.int64)
+    with_id = instances > 0
+    pairs = np.unique(np.stack([instances[with_id], labels[with_id]]), axis=1)
+    ids, classes_per_id = np.unique(pairs[0], return_counts=True)
+    single_class = ids[classes_per_id == 1]
+    keep = with_id & np.isin(labels, thing_ids) & np.isin(instances, single_class)
+    return np.where(keep, instances, 0)
+
+
 def _segment_ids(labels, instances):
     """One int64 id per (class, instance) pair: class in the high 32 bits."""
     return (labels.astype(np.int64) << 32) | (instances.astype(np.int64) & 0xFFFFFFFF)
@@ -309,14 +358,16 @@ def _segment_ids(labels, instances):
 
 def raypq_from_stats(stats, occ_class_names=OCC3D_CLASS_NAMES, thresholds=THRESHOLDS,
                      verbose=True):
-    """RayPQ from summed :func:`raypq_counts`: PQ_c = sum IoU / (TP + FP/2 + FN/2), mean
-    over non-free classes with any segment, then over thresholds."""
+    """RayPQ from summed :func:`raypq_counts`: PQ_c = sum IoU / (TP + FP/2 + FN/2) per
+    threshold and non-free class (nan for a class without any segment at that threshold);
+    RayPQ is the nan-mean over that whole [thresholds x classes] array, RayPQ@t the
+    nan-mean of its row (SparseOcc's ``count_pq``)."""
     iou_sum, tp, fp, fn = stats[:, 0], stats[:, 1], stats[:, 2], stats[:, 3]
     with np.errstate(divide='ignore', invalid='ignore'):
         pq = iou_sum / (tp + 0.5 * fp + 0.5 * fn)
     pq = pq[:, :len(occ_class_names) - 1]
     per_threshold = [_nanmean(row) for row in pq]
-    result = {'RayPQ': _nanmean(np.asarray(per_threshold))}
+    result = {'RayPQ': _nanmean(pq.ravel())}
     for threshold, value in zip(thresholds, per_threshold):
         result[f'RayPQ@{threshold:g}'] = value
     result['per_class'] = {name: pq[:, c].tolist()
@@ -346,7 +397,7 @@ def main_raypq(sem_pred_list, sem_gt_list, inst_pred_list, inst_gt_list, lidar_o
             zip(sem_pred_list, sem_gt_list, inst_pred_list, inst_gt_list, lidar_origin_list),
             len(sem_gt_list)):
         stats += raypq_counts(*cast_pred_and_gt(sem_pred, sem_gt, origins, inst_pred, inst_gt),
-                              num_classes=len(occ_class_names))
+                              num_classes=len(occ_class_names), class_names=occ_class_names)
     return raypq_from_stats(stats, occ_class_names, verbose=verbose)
 
 

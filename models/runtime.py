@@ -23,7 +23,8 @@ def load_config(path, cfg_options=None):
         mmengine.Config
     """
     if not os.path.isfile(path):
-        fail(f'config file not found: {path}')
+        from engine.config import missing_config_message
+        fail(missing_config_message(path))
     cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

@@ -81,11 +81,17 @@ def test_paper_config_settings_and_size():
     optim = cfg.optim_wrapper
     assert optim.optimizer.lr == 5e-4 and optim.optimizer.weight_decay == 0.01
     assert optim.paramwise_cfg.custom_keys['img_encoder.backbone'].lr_mult == 0.1
-    assert optim.clip_grad.max_norm == 35
+    assert optim.paramwise_cfg.custom_keys['sampling_offsets'].lr_mult == 0.1
+    assert optim.clip_grad.max_norm == 35 and optim.type == 'OptimWrapper'
+    step = cfg.param_scheduler[-1]
+    assert step.milestones == [22] and step.gamma == 0.2 and cfg.max_epochs == 24
+    assert cfg.model.img_encoder.num_grad_frames == 8
     assert cfg.model.img_encoder.init_cfg.type == 'Pretrained'
     model = MODELS.build(cfg.model)
     assert model.lss.num_bins == 88 and model.occ_head.num_queries == 100
-    assert model.proposal.level_shapes == [(25, 25, 2), (50, 50, 4), (100, 100, 8),
-                                           (200, 200, 16)]
+    assert model.decoder.shapes == [(25, 25, 2), (50, 50, 4), (100, 100, 8), (200, 200, 16)]
+    assert model.decoder.topk_train == [4000, 16000, 64000]
+    assert model.decoder.topk_test == [2000, 8000, 32000]
+    assert model.loss_mask_key is None
     # The figure the README gives.
-    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 2) == 39.27
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 2) == 85.99

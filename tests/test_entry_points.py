@@ -78,3 +78,75 @@ def test_missing_files_give_one_line_errors(trained, tmp_path):
     assert result.returncode != 0 and 'checkpoint not found' in result.stderr
     result = _run('train.py', '--config', str(tmp_path / 'missing.py'))
     assert result.returncode != 0 and 'config file not found' in result.stderr
+
+
+def test_a_missing_config_names_the_closest_one(tmp_path):
+    # the seed README's evaluation command has this typo
+    result = _run('val.py', '--config', 'configs/sr50_nuimg_704x256.py', '--weights', 'x.pth')
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        'error: config file not found: configs/sr50_nuimg_704x256.py '
+        '(did you mean configs/r50_nuimg_704x256.py?)')
+    result = _run('train.py', '--config', 'configs/r50_nuimg_704x256_8f_dens.py')
+    assert 'did you mean configs/r50_nuimg_704x256_8f_dense.py?' in result.stderr
+    result = _run('train.py', '--config', str(tmp_path / 'zzz.py'))
+    assert 'config file not found' in result.stderr and 'did you mean' not in result.stderr
+
+
+def test_seed_config_name_is_an_alias_of_the_paper_config():
+    from mmengine.config import Config
+    configs = os.path.join(ROOT, 'configs')
+    with open(os.path.join(configs, 'r50_nuimg_704x256.py')) as f:
+        code = [line for line in f.read().splitlines() if line and not line.startswith('#')]
+    assert code == ["_base_ = ['./r50_nuimg_704x256_8f.py']"]  # one source of truth
+    alias = Config.fromfile(os.path.join(configs, 'r50_nuimg_704x256.py'))
+    paper = Config.fromfile(os.path.join(configs, 'r50_nuimg_704x256_8f.py'))
+    again = Config.fromfile(os.path.join(configs, 'r50_nuimg_704x256_8f.py'))
+    # mmengine's {{_base_.x}} placeholders carry a random suffix: one left inside an
+    # expression makes two loads of the same file differ
+    assert paper.to_dict() == again.to_dict(), 'the paper config does not load reproducibly'
+    assert alias.to_dict() == paper.to_dict()
+
+
+def test_weights_load_strictly_unless_non_strict(trained, tmp_path):
+    import torch
+    config, work_dir = trained
+    checkpoint = torch.load(work_dir / 'epoch_2.pth', map_location='cpu', weights_only=False)
+    state = checkpoint['state_dict']
+    # another model's checkpoint: its keys do not fit
+    foreign = dict(checkpoint, state_dict={'backbone.conv1.weight': torch.zeros(2),
+                                           'backbone.bn1.weight': torch.zeros(2),
+                                           'head.cls.weight': torch.zeros(2),
+                                           'head.cls.bias': torch.zeros(2)})
+    torch.save(foreign, tmp_path / 'foreign.pth')
+    result = _run('val.py', '--config', str(config), '--weights', str(tmp_path / 'foreign.pth'),
+                  '--work-dir', str(tmp_path / 'strict'))
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == (f'error: {tmp_path / "foreign.pth"} does not fit the model: 1 missing key '
+                    '(logits); 4 unexpected keys (backbone.conv1.weight, backbone.bn1.weight, '
+                    'head.cls.weight, ...); pass --non-strict to load it anyway')
+    result = _run('val.py', '--config', str(config), '--weights', str(tmp_path / 'foreign.pth'),
+                  '--non-strict', '--work-dir', str(tmp_path / 'lenient'))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'loading non-strictly' in result.stdout + result.stderr
+    # DDP's module. prefix is accepted, a reshaped tensor is not
+    torch.save(dict(checkpoint, state_dict={f'module.{k}': v for k, v in state.items()}),
+               tmp_path / 'ddp.pth')
+    assert _run('val.py', '--config', str(config), '--weights', str(tmp_path / 'ddp.pth'),
+                '--work-dir', str(tmp_path / 'ddp')).returncode == 0
+    torch.save(dict(checkpoint, state_dict={'logits': torch.zeros(3, 3)}), tmp_path / 'shape.pth')
+    result = _run('val.py', '--config', str(config), '--weights', str(tmp_path / 'shape.pth'),
+                  '--work-dir', str(tmp_path / 'shape'))
+    assert '1 key of another shape (logits)' in result.stderr
+
+
+def test_seed_compile_step_runs_the_top_level_setup():
+    # `cd models/csrc && python setup.py build_ext --inplace` (the seed README) builds the
+    # extension of `make build`: models/csrc/setup.py runs the top-level setup.py from the
+    # repository root. Its metadata shows it without compiling.
+    result = subprocess.run([sys.executable, 'setup.py', '--name', '--version'],
+                            cwd=os.path.join(ROOT, 'models', 'csrc'), capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-2:] == ['gdocc', '0.1.0']

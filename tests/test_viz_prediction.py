@@ -105,3 +105,56 @@ def test_errors(toy_root, tmp_path):
     with pytest.raises(SystemExit, match=r'prediction: pred has shape \(2, 2\)'):
         _run(toy_root, preds, viz, 1)
     assert not viz.exists() or not os.listdir(viz)
+
+
+def test_ranks_split_the_samples_and_each_figure_is_written_once(toy_root, tmp_path,
+                                                                 monkeypatch):
+    _write_preds(toy_root, tmp_path / 'preds')
+    one = _run(toy_root, tmp_path / 'preds', tmp_path / 'one', num=3)
+    assert len(one) == 3
+    shares = []
+    for rank in (0, 1):  # what torchrun --nproc_per_node 2 sets (no process group here)
+        monkeypatch.setenv('RANK', str(rank))
+        monkeypatch.setenv('WORLD_SIZE', '2')
+        shares.append([os.path.basename(p) for p in
+                       _run(toy_root, tmp_path / 'preds', tmp_path / 'two', num=3)])
+    assert shares[0] == [os.path.basename(p) for p in one[0::2]]
+    assert shares[1] == [os.path.basename(p) for p in one[1::2]]
+    assert sorted(os.listdir(tmp_path / 'two')) == sorted(os.path.basename(p) for p in one)
+    for path in one:
+        with open(path, 'rb') as a, open(tmp_path / 'two' / os.path.basename(path), 'rb') as b:
+            assert a.read() == b.read()
+
+
+def test_ranks_split_the_model_samples(small_gdocc_config, gdocc_weights, toy_root, tmp_path,
+                                       monkeypatch):
+    def viz(out, rank, world_size):
+        monkeypatch.setenv('RANK', str(rank))
+        monkeypatch.setenv('WORLD_SIZE', str(world_size))
+        return [os.path.basename(p) for p in viz_prediction.main([
+            '--config', small_gdocc_config, '--weights', str(gdocc_weights), '--viz-dir',
+            str(out), '--num', '3', '--width', str(WIDTH), '--no-progress',
+            '--work-dir', str(tmp_path / f'work_{rank}_{world_size}')])]
+
+    one = viz(tmp_path / 'one', 0, 1)
+    assert len(one) == 3
+    assert viz(tmp_path / 'two', 0, 2) == one[0::2]
+    assert viz(tmp_path / 'two', 1, 2) == one[1::2]
+    assert sorted(os.listdir(tmp_path / 'two')) == sorted(one)
+
+
+@pytest.mark.torchrun
+def test_torchrun_two_processes_write_the_figures_of_one(toy_root, tmp_path):
+    import subprocess
+    import sys
+
+    _write_preds(toy_root, tmp_path / 'preds')
+    one = _run(toy_root, tmp_path / 'preds', tmp_path / 'one', num=3)
+    result = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+         viz_prediction.__file__, '--data-root', toy_root, '--pred-dir', str(tmp_path / 'preds'),
+         '--viz-dir', str(tmp_path / 'two'), '--num-samples', '3', '--width', str(WIDTH),
+         '--no-progress'], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'rank 0: wrote 2 figures' in result.stdout and 'rank 1: wrote 1 figures' in result.stdout
+    assert sorted(os.listdir(tmp_path / 'two')) == sorted(os.path.basename(p) for p in one)

@@ -13,10 +13,13 @@ extension has CUDA kernels.
 - ray casting: 8 origins x 14,040 LiDAR-like rays through a 200 x 200 x 16 synthetic scene
   (no backward).
 
-Usage: python tools/benchmark_ops.py [--repeat 5] [--threads N] [--small]
-(``--small``: a 100 x 100 x 8 grid of 0.8 m voxels and a quarter of the queries).
+Usage: python tools/benchmark_ops.py [--repeat 5] [--threads N] [--small] [--device cuda]
+    [--json results.json]
+(``--small``: a 100 x 100 x 8 grid of 0.8 m voxels and a quarter of the queries; ``--device``:
+only that device; ``--json``: the rows also as a list of dicts).
 """
 import argparse
+import json
 import math
 import os
 import statistics
@@ -162,12 +165,20 @@ def main():
     parser.add_argument('--threads', type=int, default=None, help='torch/OpenMP threads')
     parser.add_argument('--small', action='store_true',
                         help='100 x 100 x 8 pooling grid and 800 sampling queries')
+    parser.add_argument('--device', choices=('cpu', 'cuda'), default=None,
+                        help='benchmark this device only (default: the CPU and any GPU)')
+    parser.add_argument('--json', metavar='PATH', help='also write the rows as JSON')
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     devices = [torch.device('cpu')]
     if torch.cuda.is_available():
         devices.append(torch.device('cuda'))
+    if args.device:
+        if args.device == 'cuda' and not torch.cuda.is_available():
+            raise SystemExit('benchmark_ops: --device cuda, but torch sees no GPU')
+        devices = [torch.device(args.device)]
+    rows = []
     print(f'torch {torch.__version__}, {torch.get_num_threads()} CPU threads'
           + (f', GPU {torch.cuda.get_device_name()}' if len(devices) > 1 else ''))
     print(f'{"op":<22}{"device":<7}{"pass":<10}{"compiled ms":>12}{"reference ms":>14}'
@@ -190,7 +201,14 @@ def main():
                 slow = median_seconds(lambda: fn('reference'), device, args.reference_repeat)
                 print(f'{name:<22}{device.type:<7}{label:<10}{fast * 1e3:>12.1f}'
                       f'{slow * 1e3:>14.1f}{slow / fast:>7.1f}x')
+                rows.append(dict(op=name, device=device.type, passes=label,
+                                 compiled_ms=fast * 1e3, reference_ms=slow * 1e3,
+                                 speedup=slow / fast, case=info,
+                                 cpu_threads=torch.get_num_threads()))
             print(f'{"":<22}({info})')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(rows, f, indent=1)
 
 
 if __name__ == '__main__':

@@ -51,8 +51,8 @@ def main(argv=None):
     parser.add_argument('--no-progress', action='store_true')
     args = parser.parse_args(argv)
     try:
-        train = load_infos(os.path.join(args.data_root, args.train_ann))
-        val = load_infos(os.path.join(args.data_root, args.val_ann))
+        train = load_infos(os.path.join(args.data_root, args.train_ann), args.data_root)
+        val = load_infos(os.path.join(args.data_root, args.val_ann), args.data_root)
         pred = most_frequent_labels(args.data_root, train, progress=not args.no_progress)
     except (FileNotFoundError, DataFileError) as exc:
         raise SystemExit(f'blind_baseline: error: {exc}')

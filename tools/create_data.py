@@ -12,6 +12,9 @@ Splits: ``DIR/toy_split.json`` (``{"train": [...], "val": [...]}``, written by t
 generator) when it exists, else the devkit's ``create_splits_scenes()`` (train/val for
 v1.0-trainval, mini_train/mini_val for v1.0-mini, test for v1.0-test).
 
+An existing info file is never replaced unless ``--overwrite`` is given (SparseOcc's infos
+carry the same names in the same folder); the check runs before any work.
+
 Each pickle holds ``dict(metainfo=..., data_list=[info, ...])`` (the OpenMMLab 2.0 info
 layout), one info per keyframe, scenes in split order, keyframes in time order. See
 :func:`keyframe_info` for the keys. Paths are relative to the data root; matrices are
@@ -197,11 +200,15 @@ def write_pickle_atomic(obj, path):
         pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def create_infos(root, version='v1.0-trainval', out_dir=None, occ_dir='occ3d', progress=True):
-    """Writes one info pickle per split of ``version`` and returns their paths.
+def create_infos(root, version='v1.0-trainval', out_dir=None, occ_dir='occ3d', progress=True,
+                 overwrite=False):
+    """Writes one info pickle per split of ``version`` and returns their paths
+    (dict split -> path).
 
     Raises:
         FileNotFoundError: ``root`` or ``root/version`` is missing.
+        FileExistsError: an output file exists and ``overwrite`` is False (checked for
+            every split before anything is read or written).
         ValueError: a split names a scene that the tables lack.
     """
     from nuscenes import NuScenes
@@ -213,8 +220,14 @@ def create_infos(root, version='v1.0-trainval', out_dir=None, occ_dir='occ3d', p
         raise FileNotFoundError(f'nuScenes version folder not found: '
                                 f'{os.path.join(root, version)} (expected the {version} tables)')
     out_dir = root if out_dir is None else out_dir
-    os.makedirs(out_dir, exist_ok=True)
     splits, split_source = resolve_splits(root, version)
+    existing = [info_filename(split) for split in splits
+                if os.path.exists(os.path.join(out_dir, info_filename(split)))]
+    if existing and not overwrite:
+        raise FileExistsError(f'{", ".join(existing)} already in {out_dir} (SparseOcc\'s infos '
+                              f'share these names): pass --overwrite to replace, or --out-dir '
+                              f'DIR')
+    os.makedirs(out_dir, exist_ok=True)
     nusc = NuScenes(version=version, dataroot=root, verbose=False)
     scene_by_name = {scene['name']: scene for scene in nusc.scene}
     # The devkit's lists name all 850 (+150 test) scenes; a version holds only its own.
@@ -247,6 +260,8 @@ def build_parser():
     parser.add_argument('--out-dir', default=None, help='where to write the pickles (default DIR)')
     parser.add_argument('--occ-dir', default='occ3d',
                         help='folder of the Occ3D labels under DIR (the Occ3D release: gts)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace existing info files (default: refuse)')
     parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
     return parser
 
@@ -255,8 +270,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         written = create_infos(args.root, args.version, args.out_dir, args.occ_dir,
-                               progress=not args.no_progress)
-    except (FileNotFoundError, ValueError) as exc:
+                               progress=not args.no_progress, overwrite=args.overwrite)
+    except (FileNotFoundError, FileExistsError, ValueError) as exc:
         raise SystemExit(f'create_data: error: {exc}')
     for split, path in written.items():
         print(f'{split}: {path}')

@@ -1,13 +1,16 @@
 #!/usr/bin/env python
-"""Where a GD-OCC checkpoint loses the voxels that matter: proposal recall per level and
-height, and the RayIoU its kept voxels would allow.
+"""Where a GD-OCC checkpoint loses the voxels that matter: recall of the sparse voxel
+decoder's pruning per stage and height, and the RayIoU its kept voxels would allow.
 
-For N samples of the config's test split it prints
+The *targets* are the voxels RayIoU measures: occupied voxels with a free face neighbour
+(what a ray can hit first) within ``--dilation`` voxels of Occ3D's camera mask (the toy
+mask, cast with a sparse set of rays, leaves gaps of a few voxels). *Above the ground*
+means above the highest ground-class voxel (driveable surface, other flat, sidewalk,
+terrain) of the target's column. For N samples of the config's test split it prints
 
-- per proposal level and height index: the proposal's targets (``proposal.targets`` of the
-  occupied voxels and the camera mask, a coarse voxel counting when any voxel it covers
-  does), how many of them were among the level's candidates (children of the previous
-  level's kept voxels) and how many were kept;
+- per decoder stage and height index: the targets at that stage's resolution (a coarse
+  voxel counting when any voxel it covers does), how many of them were among the stage's
+  candidates (children of the previous stage's kept voxels) and how many were kept;
 - the model's RayIoU next to the RayIoU of an *oracle on the kept voxels* (every kept voxel
   takes its ground-truth label, every other voxel is free): the best any head could do
   with this proposal, so a low oracle points at the proposal and a gap at the head; and
@@ -17,10 +20,12 @@ For N samples of the config's test split it prints
   how many of those the head labelled right, and what the rest of the kept voxels are
   (free space, occupied voxels that are no target).
 
+- the fraction of the above-ground targets kept at the full grid.
+
 Example::
 
     python tools/diagnose_proposal.py --config configs/toy_gdocc.py \\
-        --weights work_dirs/demo/train/epoch_20.pth --num 10
+        --weights work_dirs/demo/train/epoch_12.pth --num 10
 """
 import argparse
 import os
@@ -36,33 +41,62 @@ from models.runtime import (allow_mmengine_checkpoints, fail, load_config,  # no
                             require_checkpoint)
 
 
-def level_recall(levels, topk, observed):
-    """Proposal recall of the observed occupied voxels, per level and height index.
+GROUND_CLASSES = (11, 12, 13, 14)   # driveable_surface, other_flat, sidewalk, terrain
+CHILDREN = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)])
+
+
+def diagnostic_targets(gt, mask_camera, free_label, dilation):
+    """bool [X, Y, Z]: exposed occupied voxels within ``dilation`` voxels (Chebyshev) of the
+    camera mask (see the module docstring); ``gt`` uint8, ``mask_camera`` bool [X, Y, Z]."""
+    occupied = torch.from_numpy(gt != free_label)
+    free = F.pad((~occupied).float(), (1, 1, 1, 1, 1, 1), value=1.0) > 0
+    exposed = (free[:-2, 1:-1, 1:-1] | free[2:, 1:-1, 1:-1] | free[1:-1, :-2, 1:-1]
+               | free[1:-1, 2:, 1:-1] | free[1:-1, 1:-1, :-2] | free[1:-1, 1:-1, 2:])
+    observed = torch.from_numpy(np.asarray(mask_camera, bool)).float()[None, None]
+    if dilation:
+        observed = F.max_pool3d(observed, 2 * dilation + 1, stride=1, padding=dilation)
+    return (occupied & exposed & (observed[0, 0] > 0)).numpy()
+
+
+def above_ground(gt):
+    """bool [X, Y, Z]: voxels above the highest ground-class voxel of their column
+    (columns without ground: every voxel)."""
+    ground = np.isin(gt, GROUND_CLASSES)
+    heights = np.arange(gt.shape[2])
+    top = np.where(ground, heights, -1).max(2)
+    return heights[None, None] > top[..., None]
+
+
+def stage_recall(stages, coarse_shape, targets):
+    """Pruning recall of the targets, per decoder stage and height index.
 
     Args:
-        levels (list of dict): the proposal's ``levels`` for one sample (batch of 1):
-            ``coords`` int64 [1, M_l, 3] and ``logits`` float [1, M_l].
-        topk (sequence of ints): the k kept per level.
-        observed (Tensor): bool [X, Y, Z] full grid, the proposal's targets.
+        stages (list of dict): the decoder's ``stages`` for one sample (batch of 1), each
+            with ``coords`` int64 [1, k_s, 3] at resolution s + 1 and ``scale``.
+        coarse_shape (tuple of 3 ints): the grid stage 0 runs on (all its voxels kept).
+        targets (ndarray): bool [X, Y, Z] full grid.
 
     Returns:
-        list of int64 arrays [3, Z_l]: per level, rows (positives, candidates, kept).
+        list of int64 arrays [3, Z_s]: per stage, rows (targets, candidates, kept).
     """
-    num_levels = len(levels)
-    target = observed.float()[None, None]
+    target = torch.from_numpy(targets).float()[None, None]
+    parents = np.stack(np.meshgrid(*[np.arange(n) for n in coarse_shape], indexing='ij'),
+                       -1).reshape(-1, 3)
     stats = []
-    for l, level in enumerate(levels):
-        factor = 2 ** (num_levels - 1 - l)
-        positive = (F.max_pool3d(target, factor) if factor > 1 else target)[0, 0] > 0
-        coords = level['coords'][0]
-        hit = positive[coords[:, 0], coords[:, 1], coords[:, 2]]
-        kept = torch.zeros_like(hit)
-        kept[level['logits'][0].topk(topk[l]).indices] = True
+    for stage in stages:
+        factor = stage['scale']
+        positive = (F.max_pool3d(target, factor) if factor > 1 else target)[0, 0].numpy() > 0
+        candidates = (parents[:, None] * 2 + CHILDREN).reshape(-1, 3)
+        kept = stage['coords'][0].numpy()
         height = positive.shape[2]
-        stats.append(np.stack([
-            positive.sum((0, 1)).numpy(),
-            np.bincount(coords[hit, 2].numpy(), minlength=height),
-            np.bincount(coords[hit & kept, 2].numpy(), minlength=height)]).astype(np.int64))
+
+        def per_height(coords):
+            hit = positive[tuple(coords.T)]
+            return np.bincount(coords[hit, 2], minlength=height)
+
+        stats.append(np.stack([positive.sum((0, 1)), per_height(candidates),
+                               per_height(kept)]).astype(np.int64))
+        parents = kept
     return stats
 
 
@@ -79,8 +113,8 @@ def class_counts(kept, targets, gt, pred, free_label):
     """Where the kept voxels go, per ground-truth class.
 
     Args:
-        kept (ndarray): int64 [K, 3], the last level's kept voxels (full-grid indices).
-        targets (ndarray): bool [X, Y, Z], the proposal's targets.
+        kept (ndarray): int64 [K, 3], the kept full-grid voxels.
+        targets (ndarray): bool [X, Y, Z], the targets (module docstring).
         gt, pred (ndarray): uint8 [X, Y, Z], ground-truth and predicted labels.
         free_label (int): the free class; labels are 0..free_label.
 
@@ -98,13 +132,14 @@ def class_counts(kept, targets, gt, pred, free_label):
                      count(targets & is_kept & (pred == gt)), count(is_kept & ~targets)])
 
 
-def diagnose(cfg, weights, num_samples, progress=True):
+def diagnose(cfg, weights, num_samples, dilation=2, progress=True):
     """Runs the model on ``num_samples`` samples of ``cfg.test_dataloader`` (evenly spaced).
 
     Returns:
-        dict: ``levels`` (list per level of int64 [3, Z_l]: targets, candidates, kept,
+        dict: ``stages`` (list per stage of int64 [3, Z_s]: targets, candidates, kept,
         summed over the samples), ``classes`` (int64 [4, C + 1] of :func:`class_counts`,
-        summed), ``RayIoU``, ``oracle_RayIoU`` and ``targets_RayIoU`` (fractions).
+        summed), ``above_ground`` (int64 [2]: above-ground targets, of them kept at the full
+        grid), ``RayIoU``, ``oracle_RayIoU`` and ``targets_RayIoU`` (fractions).
     """
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
@@ -120,30 +155,30 @@ def diagnose(cfg, weights, num_samples, progress=True):
     load_checkpoint(model, weights, map_location='cpu', logger='silent')
     model.eval()
     free_label = model.occ_head.free_label
-    topk = model.proposal.topk_test
-    totals, classes, preds, oracles, ceilings, gts, origins = None, 0, [], [], [], [], []
+    totals, classes, above = None, 0, np.zeros(2, dtype=np.int64)
+    preds, oracles, ceilings, gts, origins = [], [], [], [], []
     indices = np.linspace(0, len(dataset) - 1, min(num_samples, len(dataset))).round()
     for index in tqdm(indices.astype(int), desc='samples', disable=not progress):
         with torch.no_grad():
             data = model.data_preprocessor(pseudo_collate([dataset[int(index)]]), False)
             out = model.extract_feat(data['inputs'], data['data_samples'])
-            coords = out['proposal']['coords']
-            pred = model.occ_head.predict(model.occ_head(coords, out['feats']), coords)[0]
+            coords = out['decoder']['coords']
+            pred = model.occ_head.predict(out['preds'], coords)[0]
         sample = data['data_samples'][0]
         gt = np.asarray(sample.gt_occ_sem)
-        region = model.proposal.observed_region(
-            torch.from_numpy(np.asarray(sample.mask_camera, bool))[None])
-        targets = model.proposal.targets(torch.from_numpy(gt != free_label)[None], region)[0]
-        stats = level_recall(out['proposal']['levels'], topk, targets)
+        targets = diagnostic_targets(gt, sample.mask_camera, free_label, dilation)
+        stats = stage_recall(out['decoder']['stages'], model.decoder.coarse_shape, targets)
         totals = stats if totals is None else [t + s for t, s in zip(totals, stats)]
-        kept, target_mask = coords[0].numpy(), targets.numpy()
+        kept = coords[0].numpy()
         preds.append(pred['pred_occ_sem'].numpy())
-        classes = classes + class_counts(kept, target_mask, gt, preds[-1], free_label)
+        classes = classes + class_counts(kept, targets, gt, preds[-1], free_label)
+        raised = targets & above_ground(gt)
+        above += (int(raised.sum()), int(raised[tuple(kept.T)].sum()))
         oracles.append(oracle_on_kept(kept, gt, free_label))
-        ceilings.append(np.where(target_mask, gt, free_label).astype(np.uint8))
+        ceilings.append(np.where(targets, gt, free_label).astype(np.uint8))
         gts.append(gt)
         origins.append(np.asarray(sample.ray_origins))
-    return dict(levels=totals, classes=classes,
+    return dict(stages=totals, classes=classes, above_ground=above,
                 RayIoU=main_rayiou(preds, gts, origins, verbose=False)['RayIoU'],
                 oracle_RayIoU=main_rayiou(oracles, gts, origins, verbose=False)['RayIoU'],
                 targets_RayIoU=main_rayiou(ceilings, gts, origins, verbose=False)['RayIoU'])
@@ -153,16 +188,19 @@ def report(result):
     """The printed tables of :func:`diagnose`'s result."""
     from loaders.occ3d import OCC3D_CLASS_NAMES
     lines = []
-    for l, (positives, candidates, kept) in enumerate(result['levels']):
-        lines.append(f'level {l} (height index 0..{len(positives) - 1}): targets / '
+    for s, (positives, candidates, kept) in enumerate(result['stages']):
+        lines.append(f'stage {s} (height index 0..{len(positives) - 1}): targets / '
                      f'among candidates / kept, recall {kept.sum() / max(positives.sum(), 1):.2f}')
         for name, row in (('targets', positives), ('candidates', candidates), ('kept', kept)):
             lines.append(f'  {name:>10s} ' + ' '.join(f'{v:6d}' for v in row))
-    lines.append('last level, per ground-truth class: targets / kept / kept and labelled '
+    lines.append('full grid, per ground-truth class: targets / kept / kept and labelled '
                  'right / kept but no target')
     for name, row in zip(OCC3D_CLASS_NAMES, result['classes'].T):
         if row.any():
             lines.append(f'  {name:>20s} ' + ' '.join(f'{v:7d}' for v in row))
+    total, kept = result['above_ground']
+    lines.append(f'above-ground targets kept at the full grid: {kept} / {total} '
+                 f'({kept / max(total, 1):.1%})')
     lines.append(f"RayIoU {result['RayIoU']:.4f}   oracle labels on the kept voxels "
                  f"{result['oracle_RayIoU']:.4f}   on the targets {result['targets_RayIoU']:.4f}")
     return '\n'.join(lines)
@@ -173,6 +211,8 @@ def main(argv=None):
     parser.add_argument('--config', required=True)
     parser.add_argument('--weights', required=True, help='checkpoint (.pth)')
     parser.add_argument('--num', type=int, default=10, help='samples of the test split')
+    parser.add_argument('--dilation', type=int, default=2,
+                        help='targets lie within this many voxels of the camera mask')
     parser.add_argument('--no-progress', action='store_true')
     args = parser.parse_args(argv)
     if args.num < 1:
@@ -180,7 +220,8 @@ def main(argv=None):
     allow_mmengine_checkpoints()
     cfg = load_config(args.config)
     require_checkpoint(args.weights)
-    result = diagnose(cfg, args.weights, args.num, progress=not args.no_progress)
+    result = diagnose(cfg, args.weights, args.num, args.dilation,
+                      progress=not args.no_progress)
     print(report(result))
     return result
 

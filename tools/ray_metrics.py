@@ -13,7 +13,6 @@ ray origins from the infos' ego poses (``loaders.ego_pose``).
 """
 import argparse
 import os
-import pickle
 import sys
 
 import numpy as np
@@ -24,6 +23,7 @@ from loaders.atomic_file import write_json_atomic  # noqa: E402
 from loaders.ego_pose import ray_origins_of_infos  # noqa: E402
 from loaders.errors import DataFileError, missing_file  # noqa: E402
 from loaders.grid_io import load_npz_grids  # noqa: E402
+from loaders.infos import load_info_file  # noqa: E402
 from loaders.occ3d import OCC3D_CLASS_NAMES  # noqa: E402
 from loaders.old_metrics import Metric_mIoU  # noqa: E402
 from loaders.ray_metrics import (THRESHOLDS, cast_pred_and_gt, rayiou_counts,  # noqa: E402
@@ -32,16 +32,11 @@ from loaders.ray_metrics import (THRESHOLDS, cast_pred_and_gt, rayiou_counts,  #
 PRED_SUFFIX = '.npz'
 
 
-def load_infos(path):
-    """``data_list`` of an info pickle (``FileNotFoundError``/``DataFileError`` naming it)."""
-    if not os.path.isfile(path):
-        raise missing_file(path, 'info file')
-    try:
-        with open(path, 'rb') as f:
-            content = pickle.load(f)
-        return content['data_list']
-    except (pickle.UnpicklingError, EOFError, KeyError, TypeError) as exc:
-        raise DataFileError(path, f'not an info pickle of tools/create_data.py ({exc})') from exc
+def load_infos(path, data_root=''):
+    """The GD-OCC infos of an info pickle of either layout (``tools/create_data.py``'s or
+    SparseOcc's, see ``loaders.infos``), paths relative to ``data_root``
+    (``FileNotFoundError`` / ``DataFileError`` naming the file)."""
+    return load_info_file(path, data_root)[1]
 
 
 def index_predictions(pred_dir):
@@ -67,7 +62,7 @@ def evaluate(data_root, pred_dir, ann_file, progress=True):
 
     if not os.path.isdir(data_root):
         raise missing_file(data_root, 'data root')
-    infos = load_infos(ann_file)
+    infos = load_infos(ann_file, data_root)
     predictions = index_predictions(pred_dir)
     missing = [info['token'] for info in infos if info['token'] not in predictions]
     if missing:

@@ -4,8 +4,12 @@
 # pip's cache: the compiled mmcv wheel lives there and makes later installs take seconds.
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
-PIP="$PY -m pip --disable-pip-version-check"
 cd "$(dirname "$0")/.."
+# Every install resolves within the pinned set (see tools/lock_requirements.py), so every
+# machine gets the same versions; torch and the packages only torch needs are not pinned.
+CONSTRAINTS=requirements/constraints.txt
+PIP="$PY -m pip --disable-pip-version-check"
+PIN="-c $CONSTRAINTS"
 
 have() { $PY -c "import $1" >/dev/null 2>&1; }
 pinned() { $PY - "$1" "$2" <<'PYCODE'
@@ -20,19 +24,20 @@ PYCODE
 
 if ! have torch; then
   echo "[setup] no torch found: installing torch==2.13.0"
-  $PIP install -q torch==2.13.0
+  $PIP install -q $PIN torch==2.13.0
 fi
 
 if ! pinned mmcv 2.1.0 || ! have mmcv._ext; then
   echo "[setup] building mmcv 2.1.0 with its ops (about 11 min on 2 cores the first time)"
-  $PIP install -q "setuptools<70" wheel ninja "numpy<2" mmengine==0.10.7
-  MAX_JOBS=${MAX_JOBS:-$(nproc)} $PIP install -q --no-build-isolation -r requirements/mmcv.txt
+  $PIP install -q $PIN "setuptools<70" wheel ninja "numpy<2" mmengine==0.10.7
+  MAX_JOBS=${MAX_JOBS:-$(nproc)} $PIP install -q $PIN --no-build-isolation -r requirements/mmcv.txt
 fi
 
-if ! $PY tools/check_requirements.py requirements.txt requirements/mmdet3d.txt; then
-  echo "[setup] installing requirements.txt"
-  $PIP install -q -r requirements.txt
-  $PIP install -q --no-deps -r requirements/mmdet3d.txt
+if ! $PY tools/check_requirements.py --constraints $CONSTRAINTS requirements.txt \
+    requirements/mmdet3d.txt; then
+  echo "[setup] installing requirements.txt (versions pinned by $CONSTRAINTS)"
+  $PIP install -q $PIN -r requirements.txt
+  $PIP install -q $PIN --no-deps -r requirements/mmdet3d.txt
 fi
 
 # TurboJPEG decodes JPEGs several times faster than OpenCV; the loaders fall back with a

@@ -16,8 +16,14 @@ but not timed.
 
 Peak memory: CUDA ``max_memory_allocated`` over the timed samples, or on the CPU the
 process's peak resident set size (``ru_maxrss``, start-up included).
+
+``--amp float16`` / ``bfloat16`` runs the model under ``torch.autocast`` of that dtype (what
+AMP does in training); the compiled ops compute in float32 at their boundary either way.
+``--json PATH`` also writes the result dict.
 """
 import argparse
+import contextlib
+import json
 import os
 import resource
 import sys
@@ -46,6 +52,9 @@ def parse_args(argv=None):
                         help='default: cuda when available')
     parser.add_argument('--random', action='store_true',
                         help='synthetic inputs even when the config\'s data exist')
+    parser.add_argument('--amp', choices=('float16', 'bfloat16'), default=None,
+                        help='run under torch.autocast of this dtype (default: float32)')
+    parser.add_argument('--json', metavar='PATH', help='also write the result as JSON')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                         help='override config entries')
@@ -91,12 +100,16 @@ def peak_memory_mb(device):
 
 
 def time_model(cfg, weights=None, samples=100, warmup=5, device=None, use_random=False,
-               progress=True):
+               progress=True, amp=None):
     """Runs the timing.
+
+    Args:
+        amp (str, optional): 'float16' or 'bfloat16': run under ``torch.autocast``.
 
     Returns:
         dict: ``latency_ms`` (mean per timed sample), ``fps``, ``peak_memory_mb``,
-        ``memory_kind``, ``samples``, ``inputs`` ('dataset' or 'random'), ``device``.
+        ``memory_kind``, ``samples``, ``inputs`` ('dataset' or 'random'), ``device``,
+        ``precision`` ('float32' or the autocast dtype).
     """
     from mmdet3d.registry import MODELS
     if samples < 1 or warmup < 0:
@@ -117,7 +130,9 @@ def time_model(cfg, weights=None, samples=100, warmup=5, device=None, use_random
     make = real_samples if use_dataset else random_samples
     bar = ProgressBar(warmup + samples) if progress else None
     elapsed = 0.0
-    with torch.no_grad():
+    autocast = (torch.autocast(device.type, dtype=getattr(torch, amp)) if amp
+                else contextlib.nullcontext())
+    with torch.no_grad(), autocast:
         for index, batch in enumerate(make(cfg, warmup + samples)):
             if index == warmup and device.type == 'cuda':
                 torch.cuda.reset_peak_memory_stats(device)
@@ -137,18 +152,22 @@ def time_model(cfg, weights=None, samples=100, warmup=5, device=None, use_random
     latency = elapsed / samples
     return dict(latency_ms=1000 * latency, fps=1 / latency, peak_memory_mb=memory,
                 memory_kind=kind, samples=samples,
-                inputs='dataset' if use_dataset else 'random', device=str(device))
+                inputs='dataset' if use_dataset else 'random', device=str(device),
+                precision=amp or 'float32')
 
 
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
     result = time_model(cfg, args.weights, args.samples, args.warmup, args.device,
-                        args.random, not args.no_progress)
+                        args.random, not args.no_progress, args.amp)
     print(f'{os.path.basename(args.config)}: {result["samples"]} samples '
-          f'({result["inputs"]} inputs) on {result["device"]}: '
+          f'({result["inputs"]} inputs, {result["precision"]}) on {result["device"]}: '
           f'{result["latency_ms"]:.1f} ms / sample, {result["fps"]:.2f} FPS, '
           f'peak memory {result["peak_memory_mb"]:.0f} MiB ({result["memory_kind"]})')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(result, f, indent=1)
     return result
 
 

@@ -1,12 +1,13 @@
-"""Occ3D-nuScenes dataset: keyframes of the info pickles written by ``tools/create_data.py``."""
+"""Occ3D-nuScenes dataset: keyframes of the info pickles written by ``tools/create_data.py``
+or by SparseOcc (mmdet3d v1.0 + ``gen_sweep_info.py``)."""
 import os
-import pickle
 
 from mmengine.dataset import BaseDataset
 from mmdet3d.registry import DATASETS
 
 from ..ego_pose import MAX_RAY_ORIGINS, RAY_ORIGIN_RANGE, ray_origins_of_infos
-from ..errors import DataFileError, missing_file
+from ..errors import missing_file
+from ..infos import load_info_file
 from ..occ3d import OCC3D_CLASS_NAMES
 
 
@@ -15,9 +16,12 @@ class Occ3DNuScenesDataset(BaseDataset):
     """Occ3D-nuScenes keyframes with their past camera frames and RayIoU ray origins.
 
     The info file (``ann_file``, relative to ``data_root`` unless absolute) is the pickle
-    ``dict(metainfo=..., data_list=[info, ...])`` of ``tools/create_data.py``. It is read on
-    first use (``lazy_init=True`` by default), so configs build without the data; a missing
-    data root or info file then raises ``FileNotFoundError`` naming the path.
+    ``dict(metainfo=..., data_list=[info, ...])`` of ``tools/create_data.py`` or SparseOcc's
+    ``dict(infos=[...], metadata=...)`` (layout detected and converted in memory, scene
+    names from the Occ3D folder ``occ_dir``; see ``loaders.infos``). It is read on first use
+    (``lazy_init=True`` by default), so configs build without the data; a missing data root
+    or info file then raises ``FileNotFoundError`` naming the path, any other layout one
+    ``DataFileError`` naming the two it understands.
 
     Each item handed to the pipeline is the keyframe's info (see
     ``tools/create_data.keyframe_info``) with every path made absolute, plus:
@@ -37,6 +41,8 @@ class Occ3DNuScenesDataset(BaseDataset):
         data_root (str): nuScenes root the info paths are relative to.
         pipeline (list[dict]): transforms.
         test_mode (bool): mmengine's flag (no re-fetching of failed samples).
+        occ_dir (str): the Occ3D label folder under ``data_root``; SparseOcc infos take
+            their scene names and label paths from it (GD-OCC infos name their ``occ_path``).
         max_past_frames (int): past camera frames to collect per sample; the image loader
             picks its ``num_frames - 1`` past frames among them, so this must be at least
             ``(num_frames - 1) * interval`` (largest interval).
@@ -52,38 +58,31 @@ class Occ3DNuScenesDataset(BaseDataset):
 
     def __init__(self, ann_file, data_root='', pipeline=(), test_mode=False, max_past_frames=0,
                  ray_origin_range=RAY_ORIGIN_RANGE, max_ray_origins=MAX_RAY_ORIGINS,
-                 lazy_init=True, metainfo=None, serialize_data=True, max_refetch=1000):
+                 lazy_init=True, metainfo=None, serialize_data=True, max_refetch=1000,
+                 occ_dir='occ3d'):
         if max_past_frames < 0:
             raise ValueError(f'max_past_frames must be >= 0, got {max_past_frames}')
         self.max_past_frames = int(max_past_frames)
         self.ray_origin_range = float(ray_origin_range)
         self.max_ray_origins = int(max_ray_origins)
+        self.occ_dir = occ_dir
         self._index_by_token = {}
         super().__init__(ann_file=ann_file, metainfo=metainfo, data_root=data_root,
                          data_prefix={}, serialize_data=serialize_data, pipeline=list(pipeline),
                          test_mode=test_mode, lazy_init=lazy_init, max_refetch=max_refetch)
 
     def load_data_list(self):
-        """Reads the info pickle, attaches ray origins and makes paths absolute.
+        """Reads the info pickle (either layout), attaches ray origins and makes paths
+        absolute.
 
         Returns:
             list[dict]: one info per keyframe, in file order.
         """
         if self.data_root and not os.path.isdir(self.data_root):
             raise missing_file(self.data_root, 'data root')
-        if not os.path.isfile(self.ann_file):
-            raise missing_file(self.ann_file, 'info file')
-        try:
-            with open(self.ann_file, 'rb') as f:
-                content = pickle.load(f)
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
-            raise DataFileError(self.ann_file, f'not a readable info pickle ({exc})') from exc
-        if not isinstance(content, dict) or not {'metainfo', 'data_list'} <= set(content):
-            raise DataFileError(self.ann_file, 'expected dict(metainfo=..., data_list=[...]) '
-                                'as written by tools/create_data.py')
-        for key, value in content['metainfo'].items():
+        metainfo, raw_infos = load_info_file(self.ann_file, self.data_root, self.occ_dir)
+        for key, value in metainfo.items():
             self._metainfo.setdefault(key, value)
-        raw_infos = content['data_list']
         origins = ray_origins_of_infos(raw_infos, self.ray_origin_range, self.max_ray_origins)
         data_list = []
         for raw in raw_infos:

@@ -51,15 +51,20 @@ def ego2cam_of(cam_info, ego2global_ref):
     """Current (reference) ego frame -> this image's camera frame.
 
     Args:
-        cam_info (dict): a camera info of the infos (``sensor2ego``, ``ego2global`` [4, 4]:
-            the camera mounting and the ego pose at the image's timestamp).
+        cam_info (dict): a camera info of the infos: ``sensor2ego`` and ``ego2global``
+            [4, 4] (the camera mounting and the ego pose at the image's timestamp), or
+            ``sensor2global`` [4, 4] (their product, all that SparseOcc's infos store; used
+            when present).
         ego2global_ref: float [4, 4], the ego pose of the current keyframe (its LiDAR's).
 
     Returns:
-        np.ndarray: float64 [4, 4], ``inv(sensor2ego) @ inv(ego2global_cam) @ ego2global_ref``.
+        np.ndarray: float64 [4, 4], ``inv(sensor2ego) @ inv(ego2global_cam) @ ego2global_ref``
+        (``inv(sensor2global) @ ego2global_ref``).
     """
-    return (invert_pose(cam_info['sensor2ego']) @ invert_pose(cam_info['ego2global'])
-            @ np.asarray(ego2global_ref, dtype=np.float64))
+    ref = np.asarray(ego2global_ref, dtype=np.float64)
+    if 'sensor2global' in cam_info:
+        return invert_pose(cam_info['sensor2global']) @ ref
+    return invert_pose(cam_info['sensor2ego']) @ invert_pose(cam_info['ego2global']) @ ref
 
 
 def refresh_projections(results):

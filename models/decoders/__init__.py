@@ -1,4 +1,4 @@
-"""Sparse voxel decoder."""
-from .sparse_voxel_decoder import SparseVoxelDecoder, chunked_self_attention, voxel_centres
+"""Coarse-to-fine sparse voxel decoder with geometry-guided sparse voxel proposal."""
+from .sparse_voxel_decoder import SparseVoxelDecoder, voxel_centres
 
-__all__ = ['SparseVoxelDecoder', 'chunked_self_attention', 'voxel_centres']
+__all__ = ['SparseVoxelDecoder', 'voxel_centres']

@@ -12,19 +12,21 @@ Pipeline (every module configured, nothing hard-wired but the data flow)::
       -> ImplicitViewTransform (all frames, all levels, depth-weighted)
                                         volume [B, C, X0, Y0, Z0]
       -> GatedVolumeFusion              volume [B, C, X0, Y0, Z0]
-      -> SparseVoxelProposal (volume + LSS prior; children sample the image features)
+      -> SparseVoxelDecoder (stages refine, lift and prune coarse to fine; GSVP scores with
+                             the LSS prior; samples depth-weighted by the LSS depth)
                                         coords [B, K, 3] (full grid), feats [B, K, C]
-      -> SparseVoxelDecoder             feats [B, K, C]
-      -> MaskOccHead                    per-voxel labels on the full grid (free elsewhere)
+      -> MaskOccHead (mask-guided image sampling)
+                                        per-voxel labels on the full grid (free elsewhere)
 
 All geometry is in the augmented current ego frame: ``ego2img`` (metainfo, [T*N, 4, 4])
 already contains the image and BEV augmentation and, for past frames, the ego motion.
 
 Ablations drop a branch: without ``implicit`` (explicit only) the LSS volume goes straight
-to the proposal; with ``use_lss_volume=False`` (implicit only) LSS still predicts depth
+to the decoder; with ``use_lss_volume=False`` (implicit only) LSS still predicts depth
 (depth weights, geometric prior, depth loss) but its volume is not used: the voxel queries
 start from their positional embedding alone; without ``lss`` nothing geometric is left (the
-implicit branch must then run without depth weights and the proposal without prior).
+implicit branch and the decoder must then run without depth weights and the decoder's
+pruning without prior).
 ``fusion`` is needed exactly when both volumes exist.
 
 Online temporal inference (``test_feature_cache``): at test time each view's image features
@@ -39,6 +41,7 @@ from mmdet3d.models.detectors import Base3DDetector
 from mmdet3d.registry import MODELS
 
 from ..utils.feature_cache import ImageFeatureCache, view_keys
+from ..utils.multiview_sample import MultiviewImages
 
 
 def _stack_meta(data_samples, key, device):
@@ -69,17 +72,14 @@ class GDOcc(Base3DDetector):
             all ``num_levels`` neck levels).
         fusion (dict or None): :class:`GatedVolumeFusion` config; required when both the
             LSS volume and the implicit volume are used, else None.
-        proposal (dict): :class:`SparseVoxelProposal` config; its level 0 is the coarse grid.
-        decoder (dict): :class:`SparseVoxelDecoder` config (full grid).
-        occ_head (dict): :class:`MaskOccHead` config (full grid).
+        decoder (dict): :class:`SparseVoxelDecoder` config; its coarse grid is the view
+            transforms' grid.
+        occ_head (dict): :class:`MaskOccHead` config (full grid, the decoder's channel
+            groups).
         num_cams (int): cameras per frame.
-        use_occ_scores (bool): pass the proposal's last-level logits to the head's
-            ``predict`` (its ``occ_threshold`` then also frees voxels).
-        loss_mask_key (str or None): data field (bool/uint8 [X, Y, Z]) marking the observed
-            voxels, e.g. ``'mask_camera'``. The proposal's ``targets`` keep the occupied
-            voxels within its ``target_dilation`` of them (everything else is empty to it),
-            and the head gets no loss outside that region (as in Occ3D training practice);
-            None = every voxel's label counts.
+        loss_mask_key (str or None): data field (bool/uint8 [X, Y, Z]) marking the voxels
+            whose labels count in the decoder's and the head's losses, e.g.
+            ``'mask_camera'``; None (SparseOcc's and the paper's setting) = every voxel.
         use_lss_volume (bool): feed the LSS volume to the implicit queries and the fusion;
             False (implicit-only ablation) keeps LSS for its depth and prior only.
         test_feature_cache (bool): reuse cached image features of views seen by earlier
@@ -93,10 +93,8 @@ class GDOcc(Base3DDetector):
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
-    def __init__(self, img_encoder, lss, lss_level, implicit, fusion, proposal, decoder,
-                 occ_head, stereo_level=None, num_cams=6, use_occ_scores=False,
-                 loss_mask_key='mask_camera',
-                 use_lss_volume=True, test_feature_cache=False, feature_cache_views=None,
+    def __init__(self, img_encoder, lss, lss_level, implicit, fusion, decoder, occ_head,
+                 stereo_level=None, num_cams=6, loss_mask_key=None, use_lss_volume=True, test_feature_cache=False, feature_cache_views=None,
                  data_preprocessor=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         build = lambda cfg: None if cfg is None else MODELS.build(cfg)  # noqa: E731
@@ -107,11 +105,9 @@ class GDOcc(Base3DDetector):
         self.implicit = build(implicit)
         self.fusion = build(fusion)
         self.use_lss_volume = bool(use_lss_volume) and self.lss is not None
-        self.proposal = MODELS.build(proposal)
         self.decoder = MODELS.build(decoder)
         self.occ_head = MODELS.build(occ_head)
         self.num_cams = int(num_cams)
-        self.use_occ_scores = bool(use_occ_scores)
         self.loss_mask_key = loss_mask_key
         self.test_feature_cache = bool(test_feature_cache)
         self.feature_cache_views = feature_cache_views
@@ -127,17 +123,27 @@ class GDOcc(Base3DDetector):
                              'and the implicit volume are used')
         if self.lss is None and getattr(self.implicit, 'use_depth_weight', False):
             raise ValueError('GDOcc: implicit use_depth_weight needs the LSS depth (lss)')
-        if self.lss is None and self.proposal.use_prior:
-            raise ValueError('GDOcc: proposal use_prior needs the LSS prior (lss)')
+        if self.lss is None and (self.decoder.use_prior or self.decoder.use_depth_weight):
+            raise ValueError('GDOcc: decoder use_prior / use_depth_weight need the LSS '
+                             'prior and depth (lss)')
+        if self.decoder.use_prior and \
+                tuple(self.lss.prior_grid_shape) != tuple(self.decoder.grid_shape):
+            raise ValueError(f'GDOcc: the decoder\'s prior must be on its full grid '
+                             f'{tuple(self.decoder.grid_shape)}, LSS gives '
+                             f'{tuple(self.lss.prior_grid_shape)}')
+        if self.occ_head.num_groups != self.decoder.num_groups:
+            raise ValueError('GDOcc: the head and the decoder sample the same image layout: '
+                             'their num_groups must be equal')
         if (self.stereo_level is not None) != (getattr(self.lss, 'stereo', None) is not None):
             raise ValueError('GDOcc: stereo_level and lss.stereo go together')
-        # The proposal's coarse grid must be the view transforms' grid, or the volume
+        # The decoder's coarse grid must be the view transforms' grid, or the volume
         # handed over would be reinterpreted at the wrong resolution.
         for name, branch in (('LSS', self.lss), ('implicit', self.implicit)):
             if branch is not None and \
-                    tuple(branch.grid_shape) != tuple(self.proposal.level_shapes[0]):
-                raise ValueError(f'GDOcc: {name} grid {tuple(branch.grid_shape)} and proposal '
-                                 f'level 0 {self.proposal.level_shapes[0]} must be equal')
+                    tuple(branch.grid_shape) != tuple(self.decoder.coarse_shape):
+                raise ValueError(f'GDOcc: {name} grid {tuple(branch.grid_shape)} and the '
+                                 f'decoder\'s coarse grid {self.decoder.coarse_shape} must be '
+                                 f'equal')
 
     def train(self, mode=True):
         # Cached features belong to the weights they were computed with: every switch
@@ -189,7 +195,7 @@ class GDOcc(Base3DDetector):
 
     # ------------------------------------------------------------------------ features
     def extract_feat(self, batch_inputs_dict, batch_data_samples):
-        """Image features -> sparse voxel set with refined features.
+        """Image features -> sparse voxel set with features, and the head's predictions.
 
         Args:
             batch_inputs_dict (dict): ``imgs`` float [B, T*N, 3, H, W] (normalised).
@@ -198,8 +204,8 @@ class GDOcc(Base3DDetector):
 
         Returns:
             dict: ``depth`` [B*N, D, h, w] (LSS probabilities; None without LSS),
-            ``proposal`` (the proposal's output dict: ``coords`` int64 [B, K, 3] full-grid indices,
-            ``scores`` [B, K], ``levels``) and ``feats`` float [B, K, C] (decoder output).
+            ``decoder`` (the decoder's output: ``coords`` int64 [B, K, 3] full-grid indices,
+            ``feats`` [B, K, C], ``stages``) and ``preds`` (the head's output).
         """
         imgs = batch_inputs_dict['imgs']
         device = imgs.device
@@ -236,11 +242,14 @@ class GDOcc(Base3DDetector):
                                    depth=lss_out['depth'])
             if explicit is not None:
                 volume = self.fusion(explicit, volume)
-        image = dict(mlvl_feats=mlvl_feats, ego2img=ego2img, img_shape=img_shape)
-        proposal = self.proposal(volume, lss_out['prior'], image)
-        feats = self.decoder(proposal['coords'], proposal['feats'], mlvl_feats, ego2img,
-                             img_shape)
-        return dict(depth=lss_out['depth'], proposal=proposal, feats=feats)
+        depth_bins = None if self.lss is None else \
+            (self.lss.depth_min, self.lss.depth_max, self.lss.depth_step)
+        images = MultiviewImages(mlvl_feats, ego2img, img_shape, self.num_cams,
+                                 self.decoder.num_groups, depth=lss_out['depth'],
+                                 depth_bins=depth_bins)
+        decoded = self.decoder(volume, images, lss_out['prior'])
+        preds = self.occ_head(decoded['coords'], decoded['feats'], images)
+        return dict(depth=lss_out['depth'], decoder=decoded, preds=preds)
 
     def _stereo_inputs(self, mlvl_feats, ego2img, img_shape):
         """LSS's ``stereo_inputs`` (current frame against frame 1), or None."""
@@ -257,8 +266,7 @@ class GDOcc(Base3DDetector):
     def _forward(self, batch_inputs_dict, batch_data_samples=None):
         """Raw head outputs (``tensor`` mode): the head's ``forward`` dict plus ``coords``."""
         out = self.extract_feat(batch_inputs_dict, batch_data_samples)
-        preds = self.occ_head(out['proposal']['coords'], out['feats'])
-        return dict(preds, coords=out['proposal']['coords'])
+        return dict(out['preds'], coords=out['decoder']['coords'])
 
     # ------------------------------------------------------------------------- training
     def loss(self, batch_inputs_dict, batch_data_samples, **kwargs):
@@ -268,40 +276,30 @@ class GDOcc(Base3DDetector):
             batch_data_samples (list of Det3DDataSample): besides the metainfo of
                 :meth:`extract_feat`, data fields ``gt_occ_sem`` uint8 [200, 200, 16]
                 (17 = free), ``gt_depth`` float [N, h, w] (metres at the LSS stride, 0 =
-                none), the ``loss_mask_key`` field and, for panoptic heads, ``gt_occ_inst``.
+                none), the ``loss_mask_key`` field when set and, for panoptic heads,
+                ``gt_occ_inst``.
 
         Returns:
-            dict: ``loss_depth``, ``loss_proposal_l{l}`` per proposal level and the head's
-            losses (``loss_cls``, ``loss_mask``, ``loss_dice``, ... and ``d{i}.`` copies).
+            dict: ``loss_depth``, the decoder's per-stage losses (``loss_ce_s{s}``, ...) and
+            the head's (``loss_cls``, ``loss_mask``, ``loss_dice`` and ``d{i}.`` copies).
         """
         device = batch_inputs_dict['imgs'].device
         out = self.extract_feat(batch_inputs_dict, batch_data_samples)
         gt_sem = _stack_field(batch_data_samples, 'gt_occ_sem', device)  # [B, X, Y, Z]
-        gt_depth = _stack_field(batch_data_samples, 'gt_depth', device).float()
         gt_inst = None
-        if getattr(self.occ_head, 'panoptic', False) and \
-                all('gt_occ_inst' in s for s in batch_data_samples):
+        if self.occ_head.panoptic and all('gt_occ_inst' in s for s in batch_data_samples):
             gt_inst = _stack_field(batch_data_samples, 'gt_occ_inst', device)
-
         valid = None
         if self.loss_mask_key is not None:
             valid = _stack_field(batch_data_samples, self.loss_mask_key, device).bool()
 
         losses = {}
         if self.lss is not None:
+            gt_depth = _stack_field(batch_data_samples, 'gt_depth', device).float()
             losses.update(self.lss.loss(out['depth'], gt_depth))
-        # The proposal learns to keep occupied voxels near observed ones (its targets):
-        # the others (hidden behind surfaces or out of view) are negatives rather than
-        # ignored, or they would score freely and crowd the observed surfaces out of the
-        # fixed top-k budget. The head is supervised on the same region.
-        occupied = gt_sem != self.occ_head.free_label
-        if valid is not None:
-            valid = self.proposal.observed_region(valid)
-        losses.update(self.proposal.loss(out['proposal']['levels'],
-                                         self.proposal.targets(occupied, valid)))
-        preds = self.occ_head(out['proposal']['coords'], out['feats'])
-        losses.update(self.occ_head.loss(preds, out['proposal']['coords'], gt_sem, gt_inst,
-                                         valid))
+        losses.update(self.decoder.loss(out['decoder']['stages'], gt_sem, valid))
+        losses.update(self.occ_head.loss(out['preds'], out['decoder']['coords'], gt_sem,
+                                         gt_inst, valid))
         return losses
 
     # ------------------------------------------------------------------------ inference
@@ -314,10 +312,7 @@ class GDOcc(Base3DDetector):
             and the prediction writers consume numpy arrays.
         """
         out = self.extract_feat(batch_inputs_dict, batch_data_samples)
-        coords = out['proposal']['coords']
-        preds = self.occ_head(coords, out['feats'])
-        occ_scores = out['proposal']['scores'] if self.use_occ_scores else None
-        results = self.occ_head.predict(preds, coords, occ_scores)
+        results = self.occ_head.predict(out['preds'], out['decoder']['coords'])
         for sample, result in zip(batch_data_samples, results):
             for key, value in result.items():
                 setattr(sample, key, value.cpu().numpy())

@@ -1,202 +1,254 @@
-"""Mask2Former-style occupancy head over sparse voxels.
+"""Mask-transformer occupancy head over sparse voxels (SparseOcc's ``MaskFormerOccDecoder``).
 
-N learnable queries each predict class logits (``num_classes`` non-free classes + 1
-no-object) and a mask over the K kept voxels (dot product of a query embedding and the voxel
-mask features). Queries are refined by L layers of masked cross-attention to the voxels
-(each query sees only the voxels its previous mask predicts with probability >= the
-threshold), self-attention among queries and an FFN; a prediction is made before the first
-layer and after every layer, and every prediction is supervised (deep supervision).
+N learnable queries predict class logits (sigmoid, ``num_classes`` non-free classes, no
+free logit) and a mask over the K kept voxels (dot product of a projected query and the voxel
+features). A prediction is made from the initial queries, then ``num_layers`` times the
+queries are refined by one shared layer (SparseOcc shares it, as SparseBEV shares its
+decoder layer) and predict again; every prediction is supervised (deep supervision).
 
-Free voxels are never a target: a kept voxel that no mask claims is free. Per-voxel class
-probabilities for the Lovasz / scene-class-affinity losses are therefore the scores
-``s_c = sum_q p_q(c) sigmoid(m_q)`` of the non-free classes and, for free, the no-object
-mass ``sum_q p_q(no-object) sigmoid(m_q)`` plus ``1 - max_q sigmoid(m_q)`` (no query claims
-the voxel), normalised to sum to 1. Every term keeps a gradient: with many queries the
-scores may sum above 1, and a free probability clamped at 0 would stall those losses.
+The layer: query self-attention; **mask-guided sparse sampling**: each query draws G x P
+points from the voxels of its current mask (mask logit > 0; a query with an empty mask draws
+from all kept voxels), moves them by learned offsets (voxel units, zero at init) and samples
+every camera of every frame there; AdaptiveMixing of the samples; FFN; new class and mask
+predictions. Training draws the points at random (SparseOcc); inference takes evenly spaced
+ranks among the mask's voxels, so predictions are reproducible.
 
-Coordinates are int64 (x, y, z) indices of the full grid (``grid_shape``, Occ3D 200 x 200
-x 16); ground truth is the Occ3D semantic grid (``free_label`` = 17).
+Matching and losses as SparseOcc: Hungarian matching with cost ``cls * focal + mask * BCE +
+dice * dice`` (SparseOcc's weights 2 x FocalLossCost(weight 2), 5, 5); losses: sigmoid focal
+on every query (unmatched queries target "no class"), mask BCE and dice on the matched
+pairs, all averaged over the number of ground-truth segments of the batch (all processes).
+Ground-truth segments are one per class present among the kept voxels, or per instance for
+the thing classes when instance labels are given (panoptic).
+
+Inference merges the last prediction as SparseOcc (MaskFormer's semantic inference): queries
+whose best class probability is below ``score_threshold`` are dropped, each voxel scores
+``sum_q p_q(c) sigmoid(m_q)`` per class and takes the best class, and is free when that
+score is below ``free_threshold``; voxels not kept are free.
+
+Coordinates are int64 (x, y, z) indices of the full grid (``grid_shape``); ground truth is
+the Occ3D semantic grid (``num_classes`` = free).
 """
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmdet.utils import reduce_mean
 from mmengine.model import BaseModule
 from scipy.optimize import linear_sum_assignment
 
 from mmdet3d.registry import MODELS
-from ..decoders.sparse_voxel_decoder import VoxelPositionalEncoding, voxel_centres
 
-# sigmoid(-1e4) = 0 and softplus(-1e4) = 0 in float32 and float16 alike.
-_IGNORED_LOGIT = -1e4
+from ..decoders.sparse_voxel_decoder import voxel_centres
+from ..layers import AdaptiveMixing
+
+
+def focal_cost(cls_logits, labels, alpha=0.25, gamma=2.0, eps=1e-12):
+    """Sigmoid focal matching cost (mmdet's ``FocalLossCost``, SparseOcc's class cost).
+
+    Args:
+        cls_logits (Tensor): float [N, C] class logits of the queries.
+        labels (Tensor): int64 [G] target classes.
+
+    Returns:
+        Tensor: float [N, G], focal loss of predicting each label minus that of not.
+    """
+    prob = cls_logits.sigmoid()
+    neg = -(1 - prob + eps).log() * (1 - alpha) * prob.pow(gamma)
+    pos = -(prob + eps).log() * alpha * (1 - prob).pow(gamma)
+    return (pos - neg)[:, labels]
 
 
 class _QueryLayer(nn.Module):
-    """Masked cross-attention (queries -> voxels), query self-attention, FFN; post-norm."""
+    """Self-attention, mask-guided sampling + AdaptiveMixing, FFN (post-norm residuals)."""
 
-    def __init__(self, embed_dims, num_heads, ffn_dims, dropout):
+    def __init__(self, embed_dims, num_heads, num_frames, num_groups, num_points, num_levels,
+                 mixing_out_points, ffn_dims, dropout):
         super().__init__()
-        self.num_heads = num_heads
-        self.cross_attn = nn.MultiheadAttention(embed_dims, num_heads, dropout=dropout,
-                                                batch_first=True)
-        self.self_attn = nn.MultiheadAttention(embed_dims, num_heads, dropout=dropout,
-                                               batch_first=True)
+        self.num_groups, self.num_points, self.num_levels = num_groups, num_points, num_levels
+        self.self_attn = nn.MultiheadAttention(embed_dims, num_heads, batch_first=True)
+        self.norm_attn = nn.LayerNorm(embed_dims)
+        self.sampling_offsets = nn.Linear(embed_dims, num_groups * num_points * 3)
+        self.scale_weights = nn.Linear(embed_dims, num_groups * num_points * num_levels)
+        self.mixing = AdaptiveMixing(embed_dims, num_points * num_frames, num_groups,
+                                     mixing_out_points)
+        self.norm_mix = nn.LayerNorm(embed_dims)
         self.ffn = nn.Sequential(nn.Linear(embed_dims, ffn_dims), nn.ReLU(inplace=True),
-                                 nn.Dropout(dropout), nn.Linear(ffn_dims, embed_dims))
-        self.norms = nn.ModuleList(nn.LayerNorm(embed_dims) for _ in range(3))
-        self.dropout = nn.Dropout(dropout)
+                                 nn.Dropout(dropout), nn.Linear(ffn_dims, embed_dims),
+                                 nn.Dropout(dropout))
+        self.norm_ffn = nn.LayerNorm(embed_dims)
+        nn.init.zeros_(self.sampling_offsets.weight)
+        nn.init.zeros_(self.sampling_offsets.bias)
 
-    def forward(self, query, query_pos, voxel_feats, voxel_pos, blocked):
-        """query [B, N, C]; query_pos [N, C]; voxel_feats, voxel_pos [B, K, C];
-        blocked bool [B, N, K], True where a query may not look."""
-        attn_mask = blocked.repeat_interleave(self.num_heads, 0)
-        out = self.cross_attn(query + query_pos, voxel_feats + voxel_pos, voxel_feats,
-                              attn_mask=attn_mask, need_weights=False)[0]
-        query = self.norms[0](query + self.dropout(out))
+    def forward(self, query, query_pos, mask_voxels, voxel_size, images):
+        """query [B, N, C]; query_pos [N, C]; mask_voxels float [B, N, G P, 3] centres
+        (metres) of the voxels drawn from each query's mask."""
         q = query + query_pos
-        query = self.norms[1](query + self.dropout(self.self_attn(q, q, query,
-                                                                  need_weights=False)[0]))
-        return self.norms[2](query + self.dropout(self.ffn(query)))
+        query = self.norm_attn(query + self.self_attn(q, q, query, need_weights=False)[0])
+        batch, num = query.shape[:2]
+        shape = (batch, num, self.num_groups, self.num_points)
+        offsets = self.sampling_offsets(query).view(*shape, 3).float()
+        points = mask_voxels.view(*shape, 3) + offsets * voxel_size
+        weights = self.scale_weights(query).view(*shape, self.num_levels).float().softmax(-1)
+        sampled = images.sample(points, weights)
+        query = self.norm_mix(self.mixing(sampled, query))
+        return self.norm_ffn(query + self.ffn(query))
 
 
 @MODELS.register_module()
 class MaskOccHead(BaseModule):
-    """Mask-transformer occupancy head on the sparse voxel set.
+    """Mask-transformer occupancy head (see the module docstring). Defaults are the paper
+    setting (SparseOcc's).
 
     Args:
-        num_classes (int): non-free semantic classes (17 for Occ3D); class index
-            ``num_classes`` of the logits is no-object.
+        num_classes (int): non-free classes (17 for Occ3D); ``num_classes`` is free.
         embed_dims (int): C of the voxel features and queries.
         num_queries (int): N.
-        num_layers (int): L query layers (L + 1 supervised predictions).
-        num_heads (int): attention heads.
+        num_layers (int): refinements of the queries (num_layers + 1 predictions).
+        num_frames (int): T, frames sampled.
+        num_groups (int): G channel groups of the sampling.
+        num_points (int): P points per group.
+        num_levels (int): L image feature levels.
+        num_heads (int): self-attention heads.
+        mixing_out_points (int): AdaptiveMixing's output points.
         ffn_dims (int): FFN hidden width.
-        dropout (float): attention / FFN dropout.
+        dropout (float): FFN dropout.
         grid_min (sequence of 3 floats): metres of the grid's lowest corner.
-        grid_shape (sequence of 3 ints): (X, Y, Z) full grid, e.g. (200, 200, 16).
-        voxel_size (float): voxel edge in metres, e.g. 0.4.
-        free_label (int): label of free voxels in the GT / output; must equal num_classes.
-        attn_mask_threshold (float): a query attends to voxels whose previous mask
-            probability is >= this (0.5 in Mask2Former); a query with no such voxel
-            attends to all.
-        score_threshold (float): at inference a kept voxel whose best query score
-            (class confidence x mask probability) is below this is free.
-        occ_threshold (float or None): if set and ``predict`` gets the proposal's
-            ``occ_scores``, kept voxels with occupancy probability below it are free.
-        thing_classes (sequence of int): classes that form instances (panoptic output and
-            per-instance GT masks); empty for semantic-only.
-        panoptic (bool): also output ``pred_occ_inst`` (query index + 1 on thing voxels).
-        match_cost (dict): weights ``cls``, ``mask`` (BCE) and ``dice`` of the Hungarian
-            matching cost.
-        loss_cls (dict): class loss config, mmdet CrossEntropyLoss with ``class_weight``
-            (no-object 0.1), called as ``(logits [N', C+1], labels [N'], avg_factor)``.
-        loss_mask (dict): mask BCE config (sigmoid CE), ``(logits [P], target [P])``.
-        loss_dice (dict): dice config (mmdet DiceLoss), ``(logits [M, K], target [M, K])``.
-        loss_lovasz (dict or None): Lovasz-softmax on per-voxel probabilities.
-        loss_geo_scal (dict or None): geometric scene-class affinity.
-        loss_sem_scal (dict or None): semantic scene-class affinity.
+        grid_shape (sequence of 3 ints): (X, Y, Z) full grid.
+        voxel_size (float): voxel edge in metres.
+        score_threshold (float): inference drops queries whose best class probability is
+            below this.
+        free_threshold (float): inference labels a kept voxel free when its best class
+            score is below this.
+        class_names (sequence of str, optional): names of the labels in order (free last);
+            needed to resolve ``thing_classes``.
+        thing_classes (sequence of str): classes that form instances (panoptic targets and
+            output).
+        panoptic (bool): also output ``pred_occ_inst``.
+        match_cost (dict): weights ``cls`` (of the focal cost), ``mask`` (BCE) and ``dice``.
+        loss_cls (dict): sigmoid focal loss config, called as ``(logits [N, C], labels [N]
+            with C = no class, avg_factor)``.
+        loss_mask (dict): mask BCE config (sigmoid CE), ``(logits [P], target [P],
+            avg_factor)``.
+        loss_dice (dict): dice config (mmdet DiceLoss), ``(logits [M, K], target [M, K],
+            avg_factor)``.
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
-    def __init__(self, num_classes, embed_dims, num_queries, num_layers, num_heads, ffn_dims,
-                 dropout, grid_min, grid_shape, voxel_size, free_label, attn_mask_threshold,
-                 score_threshold, occ_threshold, thing_classes, panoptic, match_cost, loss_cls,
-                 loss_mask, loss_dice, loss_lovasz=None, loss_geo_scal=None,
-                 loss_sem_scal=None, init_cfg=None):
+    def __init__(self, num_classes=17, embed_dims=256, num_queries=100, num_layers=2,
+                 num_frames=8, num_groups=4, num_points=4, num_levels=4, num_heads=8,
+                 mixing_out_points=128, ffn_dims=512, dropout=0.1,
+                 grid_min=(-40.0, -40.0, -1.0), grid_shape=(200, 200, 16), voxel_size=0.4,
+                 score_threshold=0.3, free_threshold=0.01, class_names=None,
+                 thing_classes=(), panoptic=False,
+                 # SparseOcc: cost_class 2 x FocalLossCost(weight=2.0).
+                 match_cost=dict(cls=4.0, mask=5.0, dice=5.0),
+                 # SparseOcc: FocalLoss(loss_weight=2.0) x loss_cls_weight 2.0.
+                 loss_cls=dict(type='mmdet.FocalLoss', use_sigmoid=True, gamma=2.0,
+                               alpha=0.25, loss_weight=4.0),
+                 loss_mask=dict(type='mmdet.CrossEntropyLoss', use_sigmoid=True,
+                                loss_weight=5.0),
+                 loss_dice=dict(type='mmdet.DiceLoss', use_sigmoid=True, activate=True,
+                                naive_dice=True, eps=1.0, loss_weight=5.0),
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        if free_label != num_classes:
-            raise ValueError('free_label must equal num_classes: the free channel of the '
-                             'per-voxel probabilities sits where no-object is in the logits')
-        self.num_classes = num_classes
-        self.num_queries = num_queries
+        self.num_classes, self.free_label = int(num_classes), int(num_classes)
+        self.num_queries, self.num_layers = int(num_queries), int(num_layers)
+        self.num_groups, self.num_points = int(num_groups), int(num_points)
         self.grid_min = tuple(float(v) for v in grid_min)
         self.grid_shape = tuple(int(s) for s in grid_shape)
         self.voxel_size = float(voxel_size)
-        self.free_label = free_label
-        self.attn_mask_threshold = attn_mask_threshold
-        self.score_threshold = score_threshold
-        self.occ_threshold = occ_threshold
-        self.thing_classes = tuple(int(c) for c in thing_classes)
-        self.panoptic = panoptic
-        if panoptic and not self.thing_classes:
-            raise ValueError('panoptic=True needs thing_classes')
+        self.score_threshold, self.free_threshold = score_threshold, free_threshold
+        self.panoptic = bool(panoptic)
+        if thing_classes and class_names is None:
+            raise ValueError('MaskOccHead: thing_classes are names; give class_names too')
+        unknown = [name for name in thing_classes if name not in (class_names or ())]
+        if unknown:
+            raise ValueError(f'MaskOccHead: thing_classes {unknown} not in class_names')
+        self.thing_classes = tuple(list(class_names).index(name) for name in thing_classes)
+        if self.panoptic and not self.thing_classes:
+            raise ValueError('MaskOccHead: panoptic=True needs thing_classes')
         self.match_cost = dict(match_cost)
 
         self.query_feat = nn.Embedding(num_queries, embed_dims)
         self.query_pos = nn.Embedding(num_queries, embed_dims)
-        self.voxel_pos = VoxelPositionalEncoding(
-            embed_dims, self.grid_min, [s * self.voxel_size for s in self.grid_shape])
-        self.mask_feat_proj = nn.Linear(embed_dims, embed_dims)
-        self.layers = nn.ModuleList(_QueryLayer(embed_dims, num_heads, ffn_dims, dropout)
-                                    for _ in range(num_layers))
-        self.out_norm = nn.LayerNorm(embed_dims)
-        self.cls_embed = nn.Linear(embed_dims, num_classes + 1)
-        self.mask_embed = nn.Sequential(
-            nn.Linear(embed_dims, embed_dims), nn.ReLU(inplace=True),
-            nn.Linear(embed_dims, embed_dims), nn.ReLU(inplace=True),
-            nn.Linear(embed_dims, embed_dims))
-
+        self.layer = _QueryLayer(embed_dims, num_heads, num_frames, num_groups, num_points,
+                                 num_levels, mixing_out_points, ffn_dims, dropout)
+        self.classifier = nn.Linear(embed_dims, num_classes)
+        self.mask_proj = nn.Linear(embed_dims, embed_dims)
         self.loss_cls = MODELS.build(loss_cls)
         self.loss_mask = MODELS.build(loss_mask)
         self.loss_dice = MODELS.build(loss_dice)
-        self.loss_lovasz = MODELS.build(loss_lovasz) if loss_lovasz else None
-        self.loss_geo_scal = MODELS.build(loss_geo_scal) if loss_geo_scal else None
-        self.loss_sem_scal = MODELS.build(loss_sem_scal) if loss_sem_scal else None
 
     # ----------------------------------------------------------------------------- forward
-    def forward(self, coords, feats):
+    def forward(self, coords, mask_feats, images):
         """
         Args:
-            coords (Tensor): int64 [B, K, 3] kept voxel indices of the full grid.
-            feats (Tensor): float [B, K, C] voxel features (the decoder's output).
+            coords (Tensor): int64 [B, K, 3] kept full-grid voxel indices.
+            mask_feats (Tensor): float [B, K, C] their features (the decoder's output).
+            images (MultiviewImages): this forward's image features.
 
         Returns:
-            dict: ``cls_logits`` list of L + 1 float [B, N, num_classes + 1] and
-            ``mask_logits`` list of L + 1 float [B, N, K], first (before any layer) to last.
+            dict: ``cls_logits`` list of num_layers + 1 float [B, N, num_classes] and
+            ``mask_logits`` list of num_layers + 1 float [B, N, K], first to last.
         """
-        batch = feats.shape[0]
-        voxel_pos = self.voxel_pos(voxel_centres(coords, self.grid_min, self.voxel_size))
-        mask_feats = self.mask_feat_proj(feats)
+        batch = mask_feats.shape[0]
+        centres = voxel_centres(coords, self.grid_min, self.voxel_size)         # [B, K, 3]
         query = self.query_feat.weight[None].expand(batch, -1, -1)
-        query_pos = self.query_pos.weight
-        cls_logits, mask_logits = [], []
-        for layer in [None, *self.layers]:
-            if layer is not None:
-                query = layer(query, query_pos, feats, voxel_pos, blocked)
+        cls, mask = self._predict(query, mask_feats)
+        cls_logits, mask_logits = [cls], [mask]
+        for _ in range(self.num_layers):
+            drawn = self.draw_mask_voxels(mask.detach() > 0, self.num_groups * self.num_points)
+            mask_voxels = centres.gather(1, drawn.flatten(1)[..., None].expand(-1, -1, 3))
+            query = self.layer(query, self.query_pos.weight, mask_voxels.view(
+                *drawn.shape, 3), self.voxel_size, images)
             cls, mask = self._predict(query, mask_feats)
             cls_logits.append(cls)
             mask_logits.append(mask)
-            blocked = self._attention_block(mask)
         return dict(cls_logits=cls_logits, mask_logits=mask_logits)
 
     def _predict(self, query, mask_feats):
-        query = self.out_norm(query)
-        mask = torch.einsum('bnc,bkc->bnk', self.mask_embed(query), mask_feats)
-        return self.cls_embed(query), mask
+        mask = torch.einsum('bnc,bkc->bnk', self.mask_proj(query), mask_feats)
+        return self.classifier(query), mask
 
-    def _attention_block(self, mask_logits):
-        """bool [B, N, K], True where the next layer's query must not attend. Detached: the
-        attention mask is a routing decision, not a path for mask gradients."""
-        blocked = mask_logits.detach().sigmoid() < self.attn_mask_threshold
-        # A query whose mask is empty would attend to nothing (NaN): let it see everything.
-        return blocked & ~blocked.all(-1, keepdim=True)
+    def draw_mask_voxels(self, in_mask, num):
+        """Indices of voxels drawn from each query's mask.
+
+        Args:
+            in_mask (Tensor): bool [B, N, K], the voxels of each query's mask.
+            num (int): voxels to draw per query.
+
+        Returns:
+            Tensor: int64 [B, N, num] indices into K: uniform at random in training, at
+            evenly spaced ranks at inference; from all K voxels for a query whose mask is
+            empty.
+        """
+        empty = ~in_mask.any(-1, keepdim=True)
+        in_mask = in_mask | empty
+        cumulative = in_mask.long().cumsum(-1)                                  # [B, N, K]
+        count = cumulative[..., -1:]
+        if self.training:
+            fraction = torch.rand(*in_mask.shape[:2], num, device=in_mask.device)
+        else:
+            fraction = (torch.arange(num, device=in_mask.device) + 0.5) / num
+            fraction = fraction.expand(*in_mask.shape[:2], -1)
+        rank = (fraction * count).long().clamp_max(count - 1)                   # [B, N, num]
+        # The r-th voxel of the mask is where the running count first exceeds r.
+        return torch.searchsorted(cumulative, rank + 1)
 
     # ----------------------------------------------------------------------------- targets
     def get_targets(self, coords, gt_occ_sem, gt_occ_inst=None, valid=None):
-        """Ground truth of one sample on its kept voxels.
+        """Ground-truth segments of one sample on its kept voxels.
 
         Args:
             coords (Tensor): int64 [K, 3] full-grid indices.
             gt_occ_sem (Tensor): uint8/int [X, Y, Z] Occ3D labels (``free_label`` = free).
-            gt_occ_inst (Tensor, optional): int [X, Y, Z] instance ids; used for
-                ``thing_classes`` when given.
-            valid (Tensor, optional): bool/0-1 [X, Y, Z], True where the label is known
-                (e.g. the camera mask); None = everywhere.
+            gt_occ_inst (Tensor, optional): int [X, Y, Z] instance ids; thing-class voxels
+                then form one segment per (class, instance).
+            valid (Tensor, optional): bool/0-1 [X, Y, Z], True where the label is known;
+                None = everywhere.
 
         Returns:
-            tuple: ``labels`` int64 [G] target classes, ``masks`` float [G, K] 0/1 (0 on
-            invalid voxels), ``voxel_labels`` int64 [K] (free included) and
-            ``voxel_valid`` bool [K]. One target per non-free class present on valid
-            voxels, or per (class, instance) for thing classes when ``gt_occ_inst`` is given.
+            tuple: ``labels`` int64 [G], ``masks`` float [G, K'] 0/1 and ``voxel_valid`` bool
+            [K] (the K' kept voxels that count).
         """
         index = (coords[:, 0], coords[:, 1], coords[:, 2])
         voxel_labels = gt_occ_sem[index].long()
@@ -208,172 +260,119 @@ class MaskOccHead(BaseModule):
             thing = torch.isin(voxel_labels, voxel_labels.new_tensor(self.thing_classes))
             inst = gt_occ_inst[index].long()
             keys = torch.where(thing, voxel_labels + (self.num_classes + 1) * (inst + 1), keys)
-        keys = torch.where((voxel_labels == self.free_label) | ~voxel_valid,
+        keys = keys[voxel_valid]
+        keys = torch.where(voxel_labels[voxel_valid] == self.free_label,
                            torch.full_like(keys, -1), keys)
         unique = torch.unique(keys)
         unique = unique[unique >= 0]
-        masks = (keys[None] == unique[:, None]).float()
-        labels = unique % (self.num_classes + 1)
-        return labels, masks, voxel_labels, voxel_valid
+        return unique % (self.num_classes + 1), (keys[None] == unique[:, None]).float(), \
+            voxel_valid
 
     # ---------------------------------------------------------------------------- matching
     @torch.no_grad()
-    def match_cost_matrix(self, cls_logits, mask_logits, gt_labels, gt_masks, num_voxels=None):
-        """Matching cost of every (query, target) pair.
+    def match_cost_matrix(self, cls_logits, mask_logits, gt_labels, gt_masks):
+        """Matching cost of every (query, segment) pair.
 
         Args:
-            cls_logits (Tensor): float [N, num_classes + 1].
-            mask_logits (Tensor): float [N, K]; voxels to leave out carry a large negative
-                logit (no BCE / dice contribution against a 0 target).
+            cls_logits (Tensor): float [N, num_classes].
+            mask_logits (Tensor): float [N, K].
             gt_labels (Tensor): int64 [G].
             gt_masks (Tensor): float [G, K] 0/1.
-            num_voxels (int, optional): voxels the BCE is averaged over (default K).
 
         Returns:
-            Tensor: float [N, G] = w_cls * (-p(class)) + w_mask * mean BCE + w_dice * dice.
+            Tensor: float [N, G] = w_cls * focal + w_mask * mean BCE + w_dice * dice.
         """
-        num_voxels = mask_logits.shape[1] if num_voxels is None else num_voxels
-        cost_cls = -cls_logits.softmax(-1)[:, gt_labels]
+        mask_logits, gt_masks = mask_logits.float(), gt_masks.float()
         # BCE(x, t) = t softplus(-x) + (1 - t) softplus(x), averaged over voxels.
         cost_mask = (F.softplus(-mask_logits) @ gt_masks.T
-                     + F.softplus(mask_logits) @ (1 - gt_masks).T) / max(num_voxels, 1)
+                     + F.softplus(mask_logits) @ (1 - gt_masks).T) / max(gt_masks.shape[1], 1)
         prob = mask_logits.sigmoid()
         cost_dice = 1 - (2 * prob @ gt_masks.T + 1) / (
             prob.sum(-1)[:, None] + gt_masks.sum(-1)[None] + 1)
-        return (self.match_cost['cls'] * cost_cls + self.match_cost['mask'] * cost_mask
-                + self.match_cost['dice'] * cost_dice)
+        return (self.match_cost['cls'] * focal_cost(cls_logits.float(), gt_labels)
+                + self.match_cost['mask'] * cost_mask + self.match_cost['dice'] * cost_dice)
 
-    def hungarian_match(self, cls_logits, mask_logits, gt_labels, gt_masks, num_voxels=None):
-        """Optimal one-to-one assignment (scipy); returns int64 (query_index [G'],
-        target_index [G']) with G' = min(N, G)."""
-        cost = self.match_cost_matrix(cls_logits, mask_logits, gt_labels, gt_masks,
-                                      num_voxels)
-        rows, cols = linear_sum_assignment(cost.float().cpu().numpy())
+    def hungarian_match(self, cls_logits, mask_logits, gt_labels, gt_masks):
+        """Optimal one-to-one assignment (scipy); int64 (query_index [G'], segment_index
+        [G']) with G' = min(N, G)."""
+        cost = self.match_cost_matrix(cls_logits, mask_logits, gt_labels, gt_masks)
+        rows, cols = linear_sum_assignment(cost.cpu().numpy())
         device = cls_logits.device
         return (torch.as_tensor(rows, dtype=torch.long, device=device),
                 torch.as_tensor(cols, dtype=torch.long, device=device))
 
-    # ------------------------------------------------------------------------------- losses
-    def voxel_probs(self, cls_logits, mask_logits):
-        """Per-voxel probabilities over num_classes + 1 labels (last = free).
-
-        Args:
-            cls_logits (Tensor): float [B, N, num_classes + 1].
-            mask_logits (Tensor): float [B, N, K].
-
-        Returns:
-            Tensor: float [B, K, num_classes + 1], rows sum to 1 (see the module docstring).
-        """
-        mask_prob = mask_logits.sigmoid()
-        scores = torch.einsum('bnc,bnk->bkc', cls_logits.softmax(-1), mask_prob)
-        unclaimed = 1 - mask_prob.max(1).values                                  # [B, K]
-        probs = torch.cat([scores[..., :self.num_classes],
-                           scores[..., self.num_classes:] + unclaimed[..., None]], -1)
-        return probs / probs.sum(-1, keepdim=True).clamp_min(1e-6)
-
+    # ------------------------------------------------------------------------------ losses
     def loss(self, preds, coords, gt_occ_sem, gt_occ_inst=None, valid=None):
         """Deep-supervised losses of every prediction.
 
         Args:
             preds (dict): ``forward``'s output.
             coords (Tensor): int64 [B, K, 3] kept voxel indices.
-            gt_occ_sem (Tensor or list): [B, X, Y, Z] (or B tensors [X, Y, Z]) Occ3D labels.
-            gt_occ_inst (Tensor or list, optional): instance ids, same layout.
-            valid (Tensor or list, optional): bool/0-1 [B, X, Y, Z], True where the labels
-                are known (Occ3D's camera mask); kept voxels outside it get no loss.
+            gt_occ_sem (Tensor): [B, X, Y, Z] Occ3D labels.
+            gt_occ_inst (Tensor, optional): [B, X, Y, Z] instance ids (panoptic).
+            valid (Tensor, optional): bool [B, X, Y, Z], voxels whose labels count; None =
+                all (SparseOcc's default).
 
         Returns:
-            dict: ``loss_cls``, ``loss_mask``, ``loss_dice`` (+ ``loss_lovasz``,
-            ``loss_geo_scal``, ``loss_sem_scal`` when configured) of the last prediction,
-            and the same keys prefixed ``d{i}.`` for the earlier ones.
+            dict: ``loss_cls``, ``loss_mask``, ``loss_dice`` of the last prediction and the
+            same keys prefixed ``d{i}.`` for the earlier ones.
         """
         batch = coords.shape[0]
         targets = [self.get_targets(coords[b], gt_occ_sem[b],
                                     None if gt_occ_inst is None else gt_occ_inst[b],
                                     None if valid is None else valid[b])
                    for b in range(batch)]
+        num_segments = sum(len(labels) for labels, _, _ in targets)
+        avg_factor = reduce_mean(coords.new_tensor(float(num_segments),
+                                                   dtype=torch.float32)).clamp_min(1).item()
         num_preds = len(preds['cls_logits'])
         losses = {}
         for i, (cls, mask) in enumerate(zip(preds['cls_logits'], preds['mask_logits'])):
             prefix = '' if i == num_preds - 1 else f'd{i}.'
-            for name, value in self._loss_single(cls, mask, targets).items():
+            for name, value in self._loss_single(cls, mask, targets, avg_factor).items():
                 losses[prefix + name] = value
         return losses
 
-    def _loss_single(self, cls_logits, mask_logits, targets):
-        batch, num_queries = cls_logits.shape[:2]
-        cls_targets = cls_logits.new_full((batch, num_queries), self.num_classes,
-                                          dtype=torch.long)
-        voxel_valid = torch.stack([t[3] for t in targets])                      # [B, K]
-        # Invalid voxels get a logit whose BCE and dice against their 0 target vanish, with
-        # no gradient; the BCE is averaged over valid voxels only.
-        mask_logits = mask_logits.masked_fill(~voxel_valid[:, None], _IGNORED_LOGIT)
-        matched_pred, matched_gt, num_valid = [], [], []
-        for b, (labels, masks, _, _) in enumerate(targets):
-            if labels.numel() == 0:
-                continue
-            valid_count = int(voxel_valid[b].sum())
-            query_index, target_index = self.hungarian_match(cls_logits[b], mask_logits[b],
-                                                             labels, masks, valid_count)
-            cls_targets[b, query_index] = labels[target_index]
-            matched_pred.append(mask_logits[b, query_index])
-            matched_gt.append(masks[target_index])
-            num_valid.append(valid_count * len(query_index))
+    def _loss_single(self, cls_logits, mask_logits, targets, avg_factor):
+        # Losses in float32 whatever the forward's precision (SparseOcc's force_fp32).
+        cls_logits, mask_logits = cls_logits.float(), mask_logits.float()
+        loss_cls = loss_mask = loss_dice = mask_logits.sum() * 0.0
+        for b, (labels, masks, voxel_valid) in enumerate(targets):
+            cls_target = labels.new_full((cls_logits.shape[1],), self.num_classes)
+            if labels.numel():
+                pred_masks = mask_logits[b][:, voxel_valid]
+                query, segment = self.hungarian_match(cls_logits[b], pred_masks, labels, masks)
+                cls_target[query] = labels[segment]
+                matched, gt = pred_masks[query], masks[segment]
+                loss_mask = loss_mask + self.loss_mask(
+                    matched.reshape(-1), gt.reshape(-1),
+                    avg_factor=avg_factor * max(gt.shape[1], 1))
+                loss_dice = loss_dice + self.loss_dice(matched, gt, avg_factor=avg_factor)
+            loss_cls = loss_cls + self.loss_cls(cls_logits[b], cls_target,
+                                                avg_factor=avg_factor)
+        return dict(loss_cls=loss_cls, loss_mask=loss_mask, loss_dice=loss_dice)
 
-        class_weight = getattr(self.loss_cls, 'class_weight', None)
-        class_weight = cls_logits.new_ones(self.num_classes + 1) if class_weight is None \
-            else cls_logits.new_tensor(class_weight)
-        flat_targets = cls_targets.flatten()
-        losses = dict(loss_cls=self.loss_cls(cls_logits.flatten(0, 1), flat_targets,
-                                             avg_factor=class_weight[flat_targets].sum()))
-        if matched_pred:
-            pred, gt = torch.cat(matched_pred), torch.cat(matched_gt)
-            losses['loss_mask'] = self.loss_mask(pred.reshape(-1), gt.reshape(-1),
-                                                 avg_factor=max(sum(num_valid), 1))
-            losses['loss_dice'] = self.loss_dice(pred, gt, avg_factor=pred.shape[0])
-        else:  # nothing to match anywhere: zero losses that keep the graph
-            losses['loss_mask'] = losses['loss_dice'] = mask_logits.sum() * 0.0
-
-        if self.loss_lovasz or self.loss_geo_scal or self.loss_sem_scal:
-            keep = voxel_valid.flatten()
-            probs = self.voxel_probs(cls_logits, mask_logits).flatten(0, 1)[keep]
-            voxel_labels = torch.cat([t[2] for t in targets])[keep]
-            for name, fn in (('loss_lovasz', self.loss_lovasz),
-                             ('loss_geo_scal', self.loss_geo_scal),
-                             ('loss_sem_scal', self.loss_sem_scal)):
-                if fn is not None:
-                    losses[name] = fn(probs, voxel_labels)
-        return losses
-
-    # ---------------------------------------------------------------------------- inference
+    # --------------------------------------------------------------------------- inference
     @torch.no_grad()
-    def predict(self, preds, coords, occ_scores=None):
-        """Merges the last prediction's masks into one label per voxel.
-
-        Each kept voxel goes to the query maximising (max non-free class probability) x
-        (mask probability) and takes that query's class; it is free when that score is
-        below ``score_threshold`` (or its proposal occupancy probability below
-        ``occ_threshold``). Voxels not kept are free.
+    def predict(self, preds, coords):
+        """Merges the last prediction into one label per voxel (see the module docstring).
 
         Args:
             preds (dict): ``forward``'s output.
             coords (Tensor): int64 [B, K, 3] kept voxel indices.
-            occ_scores (Tensor, optional): float [B, K] proposal occupancy logits.
 
         Returns:
             list of dict: per sample ``pred_occ_sem`` uint8 [X, Y, Z] (``free_label`` =
-            free) and, when ``panoptic``, ``pred_occ_inst`` int32 [X, Y, Z] (0 = no
-            instance, else query index + 1 on thing-class voxels).
+            free) and, when ``panoptic``, ``pred_occ_inst`` int32 [X, Y, Z] (0 = none, else
+            the index + 1 of the query that claims the thing-class voxel).
         """
-        class_prob = preds['cls_logits'][-1].softmax(-1)[..., :self.num_classes]
-        confidence, query_class = class_prob.max(-1)                            # [B, N]
-        scores = confidence[..., None] * preds['mask_logits'][-1].sigmoid()     # [B, N, K]
-        best, query = scores.max(1)                                             # [B, K]
-        labels = query_class.gather(1, query)
-        free = best < self.score_threshold
-        if occ_scores is not None and self.occ_threshold is not None:
-            free |= occ_scores.sigmoid() < self.occ_threshold
-        labels = torch.where(free, torch.full_like(labels, self.free_label), labels)
+        class_prob = preds['cls_logits'][-1].float().sigmoid()                  # [B, N, C]
+        mask_prob = preds['mask_logits'][-1].float().sigmoid()                  # [B, N, K]
+        confident = class_prob.max(-1).values > self.score_threshold
+        class_prob = class_prob * confident[..., None]
+        score, labels = torch.einsum('bnc,bnk->bkc', class_prob, mask_prob).max(-1)
+        labels = torch.where(score < self.free_threshold,
+                             torch.full_like(labels, self.free_label), labels)
         results = []
         for b in range(coords.shape[0]):
             index = (coords[b, :, 0], coords[b, :, 1], coords[b, :, 2])
@@ -382,9 +381,10 @@ class MaskOccHead(BaseModule):
             sem[index] = labels[b].to(torch.uint8)
             result = dict(pred_occ_sem=sem)
             if self.panoptic:
+                claim = (class_prob[b].max(-1).values[:, None] * mask_prob[b]).argmax(0)
                 thing = torch.isin(labels[b], labels.new_tensor(self.thing_classes))
                 inst = torch.zeros(self.grid_shape, dtype=torch.int32, device=coords.device)
-                inst[index] = torch.where(thing, query[b] + 1, 0).to(torch.int32)
+                inst[index] = torch.where(thing, claim + 1, 0).to(torch.int32)
                 result['pred_occ_inst'] = inst
             results.append(result)
         return results

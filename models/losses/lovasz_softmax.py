@@ -4,6 +4,14 @@ Jaccard loss, optimised directly on softmax probabilities.
 For each class c, the errors e_i = |[y_i = c] - p_i(c)| are sorted in decreasing order and
 dotted with the gradient of the Lovasz extension of the Jaccard loss, evaluated on the
 ground-truth foreground mask in the same order; the loss is the mean over classes.
+
+The target may also be given as label counts per point ([P, C] floats: point i stands for
+``counts[i, c]`` points of label c, all with the same probabilities), which is how a coarse
+voxel is compared with the full-grid voxels it covers (SparseOcc upsamples the coarse
+prediction to them). Each point then splits into a foreground group (error 1 - p) and a
+background group (error p) of those multiplicities; since the Lovasz extension of a block of
+equal errors is ``error * (J(end) - J(start))`` whatever their order, sorting the 2P groups
+gives exactly the loss over the expanded points.
 """
 import torch
 import torch.nn as nn
@@ -62,6 +70,39 @@ def lovasz_softmax_flat(probs, labels, classes='present'):
     return torch.stack(losses).mean()
 
 
+def lovasz_softmax_counts(probs, counts, classes='present'):
+    """Lovasz-softmax of points standing for several labelled copies (module docstring).
+
+    Args:
+        probs (Tensor): float [P, C] class probabilities.
+        counts (Tensor): float [P, C] >= 0, copies of each label per point.
+        classes (str or list of int): as :func:`lovasz_softmax_flat`.
+
+    Returns:
+        Tensor: scalar, equal to :func:`lovasz_softmax_flat` on the expanded points.
+    """
+    total = counts.sum(1)
+    class_list = range(probs.shape[1]) if classes in ('all', 'present') else classes
+    losses = []
+    for c in class_list:
+        foreground = counts[:, c]
+        positives = foreground.sum()
+        if classes == 'present' and positives == 0:
+            continue
+        errors = torch.cat([1.0 - probs[:, c], probs[:, c]])
+        fg = torch.cat([foreground, torch.zeros_like(foreground)])
+        bg = torch.cat([torch.zeros_like(foreground), total - foreground])
+        kept = (fg + bg) > 0
+        errors, fg, bg = errors[kept], fg[kept], bg[kept]
+        errors_sorted, order = torch.sort(errors, descending=True)
+        jaccard = 1.0 - (positives - fg[order].cumsum(0)) / (positives + bg[order].cumsum(0))
+        steps = torch.cat([jaccard[:1], jaccard[1:] - jaccard[:-1]])
+        losses.append(torch.dot(errors_sorted, steps))
+    if not losses:
+        return probs.sum() * 0.0
+    return torch.stack(losses).mean()
+
+
 @MODELS.register_module()
 class LovaszSoftmaxLoss(nn.Module):
     """Lovasz-softmax on per-point class probabilities (here: the kept sparse voxels).
@@ -84,11 +125,14 @@ class LovaszSoftmaxLoss(nn.Module):
         """
         Args:
             probs (Tensor): float [P, C] softmax probabilities.
-            labels (Tensor): int [P] labels in [0, C) (or ``ignore_index``).
+            labels (Tensor): int [P] labels in [0, C) (or ``ignore_index``), or float [P, C]
+                label counts (see the module docstring; ``ignore_index`` does not apply).
 
         Returns:
             Tensor: scalar loss times ``loss_weight``.
         """
+        if labels.is_floating_point() and labels.shape == probs.shape:
+            return self.loss_weight * lovasz_softmax_counts(probs, labels, self.classes)
         if probs.dim() != 2 or labels.shape != probs.shape[:1]:
             raise ValueError(f'LovaszSoftmaxLoss: expected probs [P, C] and labels [P], got '
                              f'{tuple(probs.shape)} and {tuple(labels.shape)}')

@@ -12,6 +12,9 @@ recall and specificity of the prediction be 1 (binary cross-entropy of each rati
 * geometric (``GeoScalLoss``): a single "non-empty" class, p = 1 - p_free.
 
 Here they run on the kept sparse voxels (never a dense grid), on probabilities, not logits.
+The target is labels [P] or label counts [P, C] (a coarse voxel standing for the full-grid
+voxels it covers; every sum above is then weighted by the counts, which equals the loss over
+the expanded voxels).
 """
 import torch
 import torch.nn as nn
@@ -27,12 +30,14 @@ def _ratio_bce(numerator, denominator):
     return F.binary_cross_entropy(ratio, torch.ones_like(ratio))
 
 
-def affinity_terms(prob, target):
+def affinity_terms(prob, target, total):
     """Precision + recall + specificity BCE terms of one class.
 
     Args:
         prob (Tensor): float [P] predicted probability of the class.
-        target (Tensor): float [P] 0/1 ground truth of the class.
+        target (Tensor): float [P] >= 0, how many of the voxels point i stands for have the
+            class (0/1 for plain labels).
+        total (Tensor): float [P], how many voxels point i stands for (1 for plain labels).
 
     Returns:
         Tensor or None: scalar sum of the terms; None if the class is absent from
@@ -41,8 +46,9 @@ def affinity_terms(prob, target):
     if target.sum() == 0:
         return None
     true_positive = (prob * target).sum()
-    loss = _ratio_bce(true_positive, prob.sum()) + _ratio_bce(true_positive, target.sum())
-    negatives = 1.0 - target
+    loss = _ratio_bce(true_positive, (prob * total).sum()) + \
+        _ratio_bce(true_positive, target.sum())
+    negatives = total - target
     if negatives.sum() > 0:
         loss = loss + _ratio_bce(((1.0 - prob) * negatives).sum(), negatives.sum())
     return loss
@@ -63,30 +69,36 @@ class _AffinityLoss(nn.Module):
         self.ignore_index = ignore_index
         self.loss_weight = loss_weight
 
-    def _select(self, probs, labels):
+    def _counts(self, probs, labels):
+        """probs [P, C] and label counts float [P, C] from labels [P] (ignored ones left
+        out) or counts [P, C]."""
+        if labels.is_floating_point() and labels.shape == probs.shape:
+            return probs, labels.to(probs.dtype)
         if probs.dim() != 2 or labels.shape != probs.shape[:1]:
-            raise ValueError(f'{type(self).__name__}: expected probs [P, C] and labels [P], '
-                             f'got {tuple(probs.shape)} and {tuple(labels.shape)}')
+            raise ValueError(f'{type(self).__name__}: expected probs [P, C] and labels [P] '
+                             f'or counts [P, C], got {tuple(probs.shape)} and '
+                             f'{tuple(labels.shape)}')
         if self.ignore_index is not None:
             keep = labels != self.ignore_index
             probs, labels = probs[keep], labels[keep]
-        return probs, labels.long()
+        return probs, F.one_hot(labels.long(), probs.shape[1]).to(probs.dtype)
 
 
 @MODELS.register_module()
 class SemScalLoss(_AffinityLoss):
     """Semantic scene-class affinity loss; see the module docstring.
 
-    ``forward(probs [P, C] float softmax probabilities, labels [P] int)`` returns a scalar.
-    Every class present in ``labels`` contributes, the free class included (as in
+    ``forward(probs [P, C] float softmax probabilities, labels [P] int or counts [P, C]
+    float)`` returns a scalar. Every class present in ``labels`` contributes, the free class included (as in
     MonoScene, whose class set contains "empty").
     """
 
     def forward(self, probs, labels):
-        probs, labels = self._select(probs, labels)
+        probs, counts = self._counts(probs, labels)
+        total = counts.sum(1)
         terms = []
         for c in range(probs.shape[1]):
-            term = affinity_terms(probs[:, c], (labels == c).to(probs.dtype))
+            term = affinity_terms(probs[:, c], counts[:, c], total)
             if term is not None:
                 terms.append(term)
         if not terms:
@@ -98,14 +110,15 @@ class SemScalLoss(_AffinityLoss):
 class GeoScalLoss(_AffinityLoss):
     """Geometric scene-class affinity loss on non-emptiness; see the module docstring.
 
-    ``forward(probs [P, C] float softmax probabilities, labels [P] int)`` returns a scalar;
-    the non-empty probability is ``1 - probs[:, free_label]``.
+    ``forward(probs [P, C] float softmax probabilities, labels [P] int or counts [P, C]
+    float)`` returns a scalar; the non-empty probability is ``1 - probs[:, free_label]``.
     """
 
     def forward(self, probs, labels):
-        probs, labels = self._select(probs, labels)
+        probs, counts = self._counts(probs, labels)
+        total = counts.sum(1)
         nonempty = 1.0 - probs[:, self.free_label]
-        term = affinity_terms(nonempty, (labels != self.free_label).to(probs.dtype))
+        term = affinity_terms(nonempty, total - counts[:, self.free_label], total)
         if term is None:
             return probs.sum() * 0.0
         return self.loss_weight * term

@@ -18,6 +18,12 @@ zero (and passes no gradient).
 Layout: feature levels are channels last, ``[BG, V, H_l, W_l, C]``, so one bilinear tap reads
 C contiguous values (vectorised on the CPU, coalesced on the GPU). A model converts each FPN
 level once per forward with :func:`to_sampling_layout` and samples it many times.
+
+Reduced precision: the kernels run in float32 or float64 only and refuse float16 / bfloat16
+with a ValueError rather than casting silently. Under AMP the callers cast at the op
+boundary (``models/utils/multiview_sample.py`` projects in float32 with autocast off and
+casts the features with ``.float()``), so the bilinear weights, which multiply pixel
+positions of up to ~700, keep their 24-bit mantissa; gradients flow back through the cast.
 """
 import math
 

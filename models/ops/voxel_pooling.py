@@ -15,6 +15,11 @@ Occ3D grid (x, y, z); a ``Conv3d`` wants ``out.permute(0, 4, 1, 2, 3)`` (``[B, C
 
 Depth-only pooling (GD-OCC's geometric prior, the depth probability mass per voxel): pass
 ``context=None``; the result is ``[B, X, Y, Z, 1]`` and only ``depth`` receives gradients.
+
+Reduced precision: float32 or float64 only; float16 / bfloat16 inputs raise a ValueError.
+Under AMP the caller (``models/view_transforms/lss.py``) casts depth and context to float32
+at the op boundary: a voxel sums up to thousands of points, which half precision would
+round away.
 """
 from collections import namedtuple
 

@@ -1,7 +1,6 @@
 """Shared model utilities."""
 from .feature_cache import ImageFeatureCache, view_keys
-from .multiview_sample import (CompiledMultiviewSampler, MultiviewBilinearSampler,
-                               project_points)
+from .multiview_sample import MultiviewImages, lookup_depth_probability, project_points
 
-__all__ = ['CompiledMultiviewSampler', 'ImageFeatureCache', 'MultiviewBilinearSampler',
+__all__ = ['ImageFeatureCache', 'MultiviewImages', 'lookup_depth_probability',
            'project_points', 'view_keys']

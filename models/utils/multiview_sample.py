@@ -1,32 +1,33 @@
-"""Pure-PyTorch multi-scale multi-view bilinear sampling of 3D points (SparseOcc's sampling).
+"""Multi-frame multi-view sampling of 3D points with depth weights (SparseOcc's
+``sampling_4d``), shared by the sparse voxel decoder and the mask head.
 
-Every 3D point (current ego frame, metres) is projected into every view with ``ego2img``
-(current ego -> augmented image pixels, past frames included, so ego motion is already in
-the matrices). In each frame the point reads the first camera that sees it (in front of the
-camera and inside the image); the feature pyramid levels are mixed with per-point weights, and
-the frames in which the point is seen are averaged. Points seen in no frame read zero.
+Every 3D point (augmented current ego frame, metres) is projected into every view with
+``ego2img`` (current ego -> augmented image pixels; past frames included, so ego motion is
+already inside the matrices; views are frame-major, ``view = t * num_cams + camera``, frame
+0 current). In each frame the point reads the first camera that sees it (in front of the
+camera and inside the image) on every feature level, the levels mixed by per-point weights;
+a frame in which no camera sees the point reads zero. The frames are **not** averaged: each
+frame's sample is returned separately, for AdaptiveMixing to mix.
 
 Pixel convention: ``ego2img`` produces pixel coordinates with pixel (i, j)'s centre at
-(u, v) = (i, j) (OpenCV intrinsics, the convention LSS's frustum uses too), so the image
-spans [-0.5, W - 0.5] x [-0.5, H - 0.5]; sampling is ``grid_sample(align_corners=False,
-padding_mode='zeros')`` of ((u + 0.5) / W, (v + 0.5) / H), which puts pixel centres at
-((i + 0.5) / W, (j + 0.5) / H), the convention of the compiled ``multiview_sampling`` op
-(``models/ops/multiview_sampling.py``).
+(u, v) = (i, j) (OpenCV intrinsics, the convention LSS's frustum uses too); normalised
+coordinates are ((u + 0.5) / W, (v + 0.5) / H), [0, 1] inside the image, the convention of
+the compiled ``multiview_sampling`` op (``models/ops/multiview_sampling.py``).
 
-Two registered samplers with the same ``forward`` and the same result:
+Depth weights (GD-OCC's geometric cue): a sample in a view whose depth the DepthNet predicted
+has its level weights multiplied by the predicted probability of its depth along that
+camera's ray (:func:`lookup_depth_probability`). Depth is predicted for the **current frame
+only**: LiDAR depth targets exist for the keyframe's images alone, and a DepthNet pass over
+every past frame would multiply the explicit branch's cost by the number of frames for a
+prediction no loss supervises. Past-frame samples therefore keep weight 1.
 
-- :class:`MultiviewBilinearSampler`, pure PyTorch: samples every view for every point and
-  then picks the chosen camera, so memory is O(B * V * C * Q * P) per level; fine for tests
-  and the toy data set;
-- :class:`CompiledMultiviewSampler`, the production path: one ``multiview_sampling`` call
-  reads only the chosen view of each point and frame (points [B, Q * P, T, 2] with a view
-  index), O(B * C * Q * P * T).
+Precision: the op runs in float32 (or float64); features, points and weights of reduced
+precision (AMP's float16 / bfloat16) are cast to float32 at this boundary, and the samples
+come back as float32. Projections run in float32 with autocast off: in bfloat16 a pixel
+coordinate near 700 would carry an error of about 2 pixels.
 """
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
-
-from mmdet3d.registry import MODELS
 
 from ..ops.multiview_sampling import multiview_sampling, to_sampling_layout
 
@@ -41,18 +42,22 @@ def project_points(points, ego2img, img_shape, eps):
         eps (float): minimum camera depth (metres) of a visible point.
 
     Returns:
-        tuple(Tensor, Tensor): normalised image coordinates float [B, V, N, 2]
-        (x = (u + 0.5) / W, y = (v + 0.5) / H, [0, 1] inside; see the module docstring) and
-        visibility bool [B, V, N].
+        tuple(Tensor, Tensor, Tensor): normalised image coordinates [B, V, N, 2]
+        (x = (u + 0.5) / W, y = (v + 0.5) / H, [0, 1] inside; see the module docstring),
+        visibility bool [B, V, N] and camera depth [B, V, N] (metres along the optical
+        axis); float32, or float64 for float64 points.
     """
+    dtype = torch.float64 if points.dtype == torch.float64 else torch.float32
+    points = points.to(dtype)
     homo = torch.cat([points, torch.ones_like(points[..., :1])], -1)
-    cam = torch.einsum('bvij,bnj->bvni', ego2img.to(points.dtype), homo)
+    with torch.autocast(points.device.type, enabled=False):
+        cam = torch.einsum('bvij,bnj->bvni', ego2img.to(dtype), homo)
     depth = cam[..., 2]
     height, width = img_shape
     uv = cam[..., :2] / depth.clamp_min(eps)[..., None]
     uv = (uv + 0.5) / uv.new_tensor([width, height])
     visible = (depth > eps) & (uv >= 0).all(-1) & (uv <= 1).all(-1)
-    return uv, visible
+    return uv, visible, depth
 
 
 def first_camera_per_frame(visible, num_cams):
@@ -72,114 +77,156 @@ def first_camera_per_frame(visible, num_cams):
     return visible.to(torch.uint8).argmax(2), visible.any(2)
 
 
-def _check_sampler_inputs(name, num_cams, mlvl_feats, points, ego2img, level_weights):
-    batch, queries, per_query, _ = points.shape
-    num_views = mlvl_feats[0].shape[1]
-    if num_views % num_cams or ego2img.shape[:2] != (batch, num_views):
-        raise ValueError(f'{name}: V = {num_views} views must be frames x {num_cams} cameras '
-                         f'and match ego2img {tuple(ego2img.shape)}')
-    if level_weights.shape != (batch, queries, per_query, len(mlvl_feats)):
-        raise ValueError(f'{name}: level_weights must be '
-                         f'{(batch, queries, per_query, len(mlvl_feats))}, got '
-                         f'{tuple(level_weights.shape)}')
-
-
-@MODELS.register_module()
-class MultiviewBilinearSampler(nn.Module):
-    """Bilinear multi-view, multi-level sampling of 3D points (see the module docstring).
+def lookup_depth_probability(depth_probs, uv, depth, img_shape, depth_bins):
+    """Predicted depth probability at given image positions and depths.
 
     Args:
-        num_cams (int): cameras per frame (6 for nuScenes); views are frame-major,
-            view = t * num_cams + camera, as in ``inputs['img']`` [B, T * 6, 3, H, W].
-        eps (float): minimum camera depth in metres for a point to count as seen.
+        depth_probs (Tensor): float [M, D, h, w], softmax depth distributions of M images
+            (e.g. LSS's ``depth`` [B * N, D, h, w]); the cells tile the augmented image, stride
+            ``W / w`` (= ``H / h``).
+        uv (Tensor): float [M, K, 2], normalised positions ``((u + 0.5) / W, (v + 0.5) /
+            H)`` of K points in their image (``project_points``' convention).
+        depth (Tensor): float [M, K], depth d of each point along the optical axis, metres.
+        img_shape (tuple of 2 ints): (H, W) of the augmented image in pixels.
+        depth_bins (sequence of 3 floats): (d_min, d_max, step), as in LSS.
+
+    Returns:
+        Tensor: [M, K], depth_probs' dtype: bilinear in (u, v) between cell centres, linear in
+        d between bin centres, 0 where d is outside [d_min, d_max). Differentiable in
+        ``depth_probs``, ``uv`` and ``depth``.
     """
-
-    def __init__(self, num_cams, eps=1e-2):
-        super().__init__()
-        self.num_cams = num_cams
-        self.eps = eps
-
-    def forward(self, mlvl_feats, points, ego2img, img_shape, level_weights):
-        """
-        Args:
-            mlvl_feats (list of Tensor): L levels, level l float [B, V, C, H_l, W_l].
-            points (Tensor): float [B, Q, P, 3] sample points, metres, current ego frame.
-            ego2img (Tensor): float [B, V, 4, 4], current ego -> augmented image pixels.
-            img_shape (tuple of 2 ints): (H, W) of the augmented images in pixels.
-            level_weights (Tensor): float [B, Q, P, L] weight of each level per point.
-
-        Returns:
-            Tensor: float [B, Q, P, C], mean over the frames that see the point of the
-            level-weighted bilinear samples of the first camera that sees it.
-        """
-        _check_sampler_inputs('MultiviewBilinearSampler', self.num_cams, mlvl_feats, points,
-                              ego2img, level_weights)
-        batch, queries, per_query, _ = points.shape
-        num_views = mlvl_feats[0].shape[1]
-        frames = num_views // self.num_cams
-        num = queries * per_query
-        uv, visible = project_points(points.reshape(batch, num, 3), ego2img, img_shape,
-                                     self.eps)
-        camera, seen = first_camera_per_frame(visible, self.num_cams)
-        grid = (uv * 2 - 1).reshape(batch * num_views, 1, num, 2)
-        weights = level_weights.reshape(batch, 1, 1, num, -1)
-        mixed = 0
-        for level, feats in enumerate(mlvl_feats):
-            channels = feats.shape[2]
-            sampled = F.grid_sample(feats.reshape(batch * num_views, channels,
-                                                  *feats.shape[-2:]).to(points.dtype),
-                                    grid, mode='bilinear', padding_mode='zeros',
-                                    align_corners=False)                 # [BV, C, 1, N]
-            sampled = sampled.view(batch, frames, self.num_cams, channels, num)
-            chosen = sampled.gather(2, camera[:, :, None, None].expand(
-                -1, -1, 1, channels, -1)).squeeze(2)                     # [B, T, C, N]
-            mixed = mixed + chosen * weights[..., level]
-        seen = seen[:, :, None].to(points.dtype)
-        out = (mixed * seen).sum(1) / seen.sum(1).clamp_min(1)           # [B, C, N]
-        return out.transpose(1, 2).reshape(batch, queries, per_query, -1)
+    d_min, d_max, _ = (float(v) for v in depth_bins)
+    # With align_corners=False, LSS cell j's centre, pixel j s + (s - 1) / 2, lands on
+    # (j + 0.5) / w exactly when x = (u + 0.5) / W, which is what ``uv`` holds. Same for
+    # depth: bin k's centre d_min + (k + 0.5) step lands on (k + 0.5) / D.
+    z = (depth - d_min) / (d_max - d_min)
+    grid = torch.cat([uv, z[..., None]], dim=-1).to(depth_probs.dtype) * 2 - 1  # [M, K, 3]
+    # 'border' padding: points between the outermost centre and the image edge (or d_min /
+    # the last bin centre) take the edge value rather than fading towards zero.
+    sampled = F.grid_sample(depth_probs[:, None], grid[:, None, None], mode='bilinear',
+                            padding_mode='border', align_corners=False)     # [M, 1, 1, 1, K]
+    in_range = (depth >= d_min) & (depth < d_max)
+    return sampled.reshape(depth.shape) * in_range.to(depth_probs.dtype)
 
 
-@MODELS.register_module()
-class CompiledMultiviewSampler(nn.Module):
-    """:class:`MultiviewBilinearSampler` on the compiled ``multiview_sampling`` op (same
-    arguments, ``forward`` and result; see the module docstring).
-
-    The op works in float32/float64: half-precision (AMP) features are sampled in float32.
+def current_frame_depth_weight(uv, depth, camera, seen, depth_probs, img_shape, depth_bins):
+    """Depth probability of each point along the ray of the current-frame camera it reads.
 
     Args:
-        num_cams (int): cameras per frame; views are frame-major, view = t * num_cams + cam.
-        eps (float): minimum camera depth in metres for a point to count as seen.
-        impl (str): the op's backend, ``'auto'`` (compiled CUDA -> compiled CPU ->
-            reference), ``'cuda'``, ``'cpu'`` or ``'reference'``.
+        uv (Tensor): float [B, N, M, 2], the points' normalised positions in the N
+            current-frame cameras (``project_points`` of views [0, N)).
+        depth (Tensor): float [B, N, M], their camera depths in metres.
+        camera (Tensor): int64 [B, M], the current-frame camera each point reads.
+        seen (Tensor): bool [B, M], whether any current camera sees the point.
+        depth_probs (Tensor): float [B * N, D, h, w], LSS depth probabilities.
+        img_shape (tuple of 2 ints): (H, W) in pixels.
+        depth_bins (sequence of 3 floats): (d_min, d_max, step).
+
+    Returns:
+        Tensor: float32 [B, M], 0 where no current camera sees the point (those samples
+        read nothing anyway).
+    """
+    batch, num_cams, num = depth.shape
+    # Every camera's map is read at every point and the chosen camera picked afterwards:
+    # O(B N M), cheap next to the feature sampling, and no scatter by camera.
+    probs = lookup_depth_probability(depth_probs.float(), uv.reshape(batch * num_cams, num, 2),
+                                     depth.reshape(batch * num_cams, num), img_shape,
+                                     depth_bins)
+    probs = probs.view(batch, num_cams, num).gather(1, camera[:, None]).squeeze(1)
+    return probs * seen.to(probs.dtype)
+
+
+class MultiviewImages:
+    """The image features of one forward pass, laid out once for every sampling call.
+
+    Not a module (it holds no parameters): the detector builds one per forward and hands it
+    to the decoder stages and the head, so each FPN level is converted to the op's layout
+    once (:func:`to_sampling_layout`) however many times it is sampled.
+
+    Args:
+        mlvl_feats (list of Tensor): L levels, level l float [B, V, C, H_l, W_l], V = T *
+            num_cams views frame-major (frame 0 current).
+        ego2img (Tensor): float [B, V, 4, 4], augmented current ego -> image pixels.
+        img_shape (tuple of 2 ints): (H, W) of the augmented images in pixels.
+        num_cams (int): cameras per frame.
+        num_groups (int): G channel groups; group g samples channels [g C / G, (g+1) C / G)
+            at its own points.
+        depth (Tensor, optional): float [B * num_cams, D, h, w], the current frame's LSS depth
+            probabilities; needed for ``sample(..., depth_weighted=True)``.
+        depth_bins (sequence of 3 floats, optional): (d_min, d_max, step) of ``depth``.
+        eps (float): minimum camera depth (metres) of a visible point.
+        impl (str): the op's backend (``'auto'``, ``'cuda'``, ``'cpu'``, ``'reference'``).
     """
 
-    def __init__(self, num_cams, eps=1e-2, impl='auto'):
-        super().__init__()
-        self.num_cams = num_cams
+    def __init__(self, mlvl_feats, ego2img, img_shape, num_cams, num_groups, depth=None,
+                 depth_bins=None, eps=1e-2, impl='auto'):
+        batch, num_views = mlvl_feats[0].shape[:2]
+        if num_views % num_cams or tuple(ego2img.shape[:2]) != (batch, num_views):
+            raise ValueError(f'MultiviewImages: V = {num_views} views must be frames x '
+                             f'{num_cams} cameras and match ego2img {tuple(ego2img.shape)}')
+        if (depth is None) != (depth_bins is None):
+            raise ValueError('MultiviewImages: depth and depth_bins go together')
+        self.batch, self.num_views = batch, num_views
+        self.num_cams, self.num_groups = int(num_cams), int(num_groups)
+        self.num_frames = num_views // self.num_cams
+        self.num_levels = len(mlvl_feats)
+        self.channels = mlvl_feats[0].shape[2]
+        self.feats = [to_sampling_layout(f.float().flatten(0, 1), num_views, self.num_groups)
+                      for f in mlvl_feats]                            # [B G, V, H, W, C / G]
+        self.ego2img = ego2img.float()
+        self.img_shape = tuple(int(s) for s in img_shape)
+        self.depth = depth
+        self.depth_bins = depth_bins
         self.eps = eps
         self.impl = impl
 
-    def forward(self, mlvl_feats, points, ego2img, img_shape, level_weights):
-        """Same as :meth:`MultiviewBilinearSampler.forward`: float [B, Q, P, C]."""
-        _check_sampler_inputs('CompiledMultiviewSampler', self.num_cams, mlvl_feats, points,
-                              ego2img, level_weights)
-        batch, queries, per_query, _ = points.shape
-        num_views = mlvl_feats[0].shape[1]
-        frames = num_views // self.num_cams
-        num = queries * per_query
-        dtype = torch.float64 if points.dtype == torch.float64 else torch.float32
-        uv, visible = project_points(points.reshape(batch, num, 3).to(dtype), ego2img,
-                                     img_shape, self.eps)                # [B, V, M, 2]
-        camera, seen = first_camera_per_frame(visible, self.num_cams)    # [B, T, M]
-        view = camera + torch.arange(frames, device=camera.device)[:, None] * self.num_cams
-        uv = uv.gather(1, view[..., None].expand(-1, -1, -1, 2))         # [B, T, M, 2]
+    def sample(self, points, level_weights, depth_weighted=False):
+        """Samples every frame at 3D points, per channel group.
+
+        Args:
+            points (Tensor): float [B, Q, G, P, 3] metres, current ego frame.
+            level_weights (Tensor): float [B, Q, G, P, L], weight of each feature level.
+            depth_weighted (bool): multiply the current frame's weights by the predicted
+                depth probability at each point (needs ``depth``).
+
+        Returns:
+            Tensor: float32 [B, Q, G, T * P, C / G], sample t * P + p = point p seen in
+            frame t; zero where frame t does not see the point.
+        """
+        batch, num_q, groups, per_group, _ = points.shape
+        if batch != self.batch or groups != self.num_groups or \
+                tuple(level_weights.shape) != (batch, num_q, groups, per_group, self.num_levels):
+            raise ValueError(f'MultiviewImages.sample: points [B={self.batch}, Q, '
+                             f'G={self.num_groups}, P, 3] and level_weights [B, Q, G, P, '
+                             f'L={self.num_levels}] expected, got {tuple(points.shape)} and '
+                             f'{tuple(level_weights.shape)}')
+        if depth_weighted and self.depth is None:
+            raise ValueError('MultiviewImages.sample: depth_weighted needs the LSS depth')
+        frames, cams = self.num_frames, self.num_cams
+        num = num_q * groups * per_group
+        flat = points.float().reshape(batch, num, 3)
+        uv, visible, depth = project_points(flat, self.ego2img, self.img_shape, self.eps)
+        camera, seen = first_camera_per_frame(visible, cams)              # [B, T, M]
+        view = camera + torch.arange(frames, device=camera.device)[:, None] * cams
+        uv_chosen = uv.gather(1, view[..., None].expand(-1, -1, -1, 2))   # [B, T, M, 2]
         view = torch.where(seen, view, torch.full_like(view, -1))
-        # The op's sample axes: [B (one group), M, T].
-        weights = level_weights.reshape(batch, num, 1, -1).to(dtype).expand(-1, -1, frames, -1)
-        feats = [to_sampling_layout(f.to(dtype).flatten(0, 1), num_views) for f in mlvl_feats]
-        sampled = multiview_sampling(feats, uv.transpose(1, 2).contiguous(),
-                                     view.transpose(1, 2).contiguous(), weights.contiguous(),
-                                     impl=self.impl)                     # [B, M, T, C]
-        seen = seen.transpose(1, 2)[..., None].to(dtype)                 # [B, M, T, 1]
-        out = sampled.sum(2) / seen.sum(2).clamp_min(1)                  # unseen read zero
-        return out.view(batch, queries, per_query, -1).to(points.dtype)
+
+        weights = level_weights.float().reshape(batch, 1, num, -1).expand(-1, frames, -1, -1)
+        if depth_weighted:
+            current = current_frame_depth_weight(uv[:, :cams], depth[:, :cams], camera[:, 0],
+                                                 seen[:, 0], self.depth, self.img_shape,
+                                                 self.depth_bins)          # [B, M]
+            frame_weight = torch.cat([current[:, None], current.new_ones(batch, frames - 1,
+                                                                         num)], 1)
+            weights = weights * frame_weight[..., None]
+
+        # [B, T, (Q, G, P), ...] -> the op's [B * G, Q, T * P, ...] (batch-major groups).
+        def to_op(x):
+            x = x.reshape(batch, frames, num_q, groups, per_group, *x.shape[3:])
+            x = x.permute(0, 3, 2, 1, 4, *range(5, x.dim()))
+            return x.reshape(batch * groups, num_q, frames * per_group, *x.shape[5:])
+
+        sampled = multiview_sampling(self.feats, to_op(uv_chosen).contiguous(),
+                                     to_op(view).contiguous(), to_op(weights).contiguous(),
+                                     impl=self.impl)                      # [B G, Q, T P, C/G]
+        return sampled.view(batch, groups, num_q, frames * per_group, -1).transpose(1, 2)

@@ -1,8 +1,8 @@
 """View transforms: image features -> voxel volumes (GD-OCC's GVT branches)."""
 from .fusion import GatedVolumeFusion
-from .implicit import ImplicitViewTransform, lookup_depth_probability
+from .implicit import ImplicitViewTransform
 from .lss import CameraAwareDepthNet, LSSViewTransform
 from .temporal_stereo import TemporalStereoCost
 
 __all__ = ['CameraAwareDepthNet', 'GatedVolumeFusion', 'ImplicitViewTransform',
-           'LSSViewTransform', 'TemporalStereoCost', 'lookup_depth_probability']
+           'LSSViewTransform', 'TemporalStereoCost']

@@ -13,7 +13,7 @@ Frames and conventions:
 - Points live in the augmented current ego frame, metres. ``ego2img`` [B, V, 4, 4] maps them
   to ``(u d, v d, d, 1)`` of view v (past frames included, so ego motion is already inside
   the matrices); views are frame-major, ``view = t * num_cams + camera``, frame 0 current.
-- Feature sampling follows the decoder's :func:`models.utils.multiview_sample.project_points`
+- Feature sampling follows :func:`models.utils.multiview_sample.project_points`
   (normalised ``((u + 0.5) / W, (v + 0.5) / H)``, [0, 1] = inside the image), so both stages read the same
   image positions. In each frame a point reads the first camera that has it in front
   (d > eps) and inside the image; frames that see it are averaged.
@@ -36,39 +36,7 @@ from mmengine.model import BaseModule
 from mmdet3d.registry import MODELS
 
 from ..ops.multiview_sampling import multiview_sampling, to_sampling_layout
-from ..utils.multiview_sample import project_points
-
-
-def lookup_depth_probability(depth_probs, uv, depth, img_shape, depth_bins):
-    """Predicted depth probability at given image positions and depths.
-
-    Args:
-        depth_probs (Tensor): float [M, D, h, w], softmax depth distributions of M images
-            (e.g. LSS's ``depth`` [B * N, D, h, w]); the cells tile the augmented image, stride
-            ``W / w`` (= ``H / h``).
-        uv (Tensor): float [M, K, 2], normalised positions ``((u + 0.5) / W, (v + 0.5) /
-            H)`` of K points in their image (``project_points``' convention).
-        depth (Tensor): float [M, K], depth d of each point along the optical axis, metres.
-        img_shape (tuple of 2 ints): (H, W) of the augmented image in pixels.
-        depth_bins (sequence of 3 floats): (d_min, d_max, step), as in LSS.
-
-    Returns:
-        Tensor: [M, K], depth_probs' dtype: bilinear in (u, v) between cell centres, linear in
-        d between bin centres, 0 where d is outside [d_min, d_max). Differentiable in
-        ``depth_probs``, ``uv`` and ``depth``.
-    """
-    d_min, d_max, _ = (float(v) for v in depth_bins)
-    # With align_corners=False, LSS cell j's centre, pixel j s + (s - 1) / 2, lands on
-    # (j + 0.5) / w exactly when x = (u + 0.5) / W, which is what ``uv`` holds. Same for
-    # depth: bin k's centre d_min + (k + 0.5) step lands on (k + 0.5) / D.
-    z = (depth - d_min) / (d_max - d_min)
-    grid = torch.cat([uv, z[..., None]], dim=-1).to(depth_probs.dtype) * 2 - 1  # [M, K, 3]
-    # 'border' padding: points between the outermost centre and the image edge (or d_min /
-    # the last bin centre) take the edge value rather than fading towards zero.
-    sampled = F.grid_sample(depth_probs[:, None], grid[:, None, None], mode='bilinear',
-                            padding_mode='border', align_corners=False)     # [M, 1, 1, 1, K]
-    in_range = (depth >= d_min) & (depth < d_max)
-    return sampled.reshape(depth.shape) * in_range.to(depth_probs.dtype)
+from ..utils.multiview_sample import current_frame_depth_weight, project_points
 
 
 @MODELS.register_module()
@@ -228,8 +196,8 @@ class ImplicitViewTransform(BaseModule):
 
         points = self.sample_points(queries, centres)                     # [B, Q, G, P, 3]
         num = num_q * groups * points_per
-        uv, visible = project_points(points.reshape(batch, num, 3), ego2img.float(),
-                                     img_shape, self.eps)                # [B, V, M, 2], [B, V, M]
+        uv, visible, _ = project_points(points.reshape(batch, num, 3), ego2img.float(),
+                                        img_shape, self.eps)                # [B, V, M, 2], [B, V, M]
         uv = uv.view(batch, frames, self.num_cams, num, 2)
         visible = visible.view(batch, frames, self.num_cams, num)
         # First camera of each frame that sees the point (argmax returns the first True); a
@@ -290,17 +258,7 @@ class ImplicitViewTransform(BaseModule):
             Tensor: float32 [B, M], 0 where no current camera sees the point (those samples
             read nothing anyway).
         """
-        batch, num = points.shape[:2]
-        homo = torch.cat([points, torch.ones_like(points[..., :1])], -1)
-        cam = torch.einsum('bvij,bmj->bvmi', ego2img[:, :self.num_cams].to(points.dtype), homo)
-        dist = cam[..., 2]                                               # [B, N, M]
-        uv = cam[..., :2] / dist.clamp_min(self.eps)[..., None]
-        uv = (uv + 0.5) / uv.new_tensor([img_shape[1], img_shape[0]])
-        # Every camera's map is read at every point and the chosen camera picked afterwards:
-        # O(B N M), cheap next to the feature sampling, and no scatter by camera.
-        probs = lookup_depth_probability(depth.float(), uv.reshape(batch * self.num_cams,
-                                                                   num, 2),
-                                         dist.reshape(batch * self.num_cams, num),
-                                         img_shape, self.depth_bins)
-        probs = probs.view(batch, self.num_cams, num).gather(1, camera[:, None]).squeeze(1)
-        return probs * seen.to(probs.dtype)
+        uv, _, dist = project_points(points, ego2img[:, :self.num_cams].float(), img_shape,
+                                     self.eps)
+        return current_frame_depth_weight(uv, dist, camera, seen, depth, img_shape,
+                                          self.depth_bins)

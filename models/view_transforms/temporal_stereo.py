@@ -70,8 +70,8 @@ class TemporalStereoCost(nn.Module):
         """
         cams, channels, height, width = current.shape
         bins = points.shape[1]
-        uv, visible = project_points(points.reshape(cams, -1, 3), past_ego2img[:, None],
-                                     img_shape, self.eps)                  # [M, 1, P, 2]
+        uv, visible, _ = project_points(points.reshape(cams, -1, 3), past_ego2img[:, None],
+                                        img_shape, self.eps)                  # [M, 1, P, 2]
         grid = (uv * 2 - 1).reshape(cams, bins * height, width, 2).to(past.dtype)
         sampled = F.grid_sample(past, grid, mode='bilinear', padding_mode='zeros',
                                 align_corners=False)                      # [M, C, D*h, w]

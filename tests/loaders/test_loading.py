@@ -163,6 +163,23 @@ def test_turbojpeg_backend_or_clear_error():
         assert backend == 'turbojpeg'
 
 
+@pytest.mark.toy_world
+def test_turbojpeg_and_opencv_decode_the_toy_images_alike(toy_root):
+    # Machines with and without libturbojpeg must train on the same pixels.
+    import glob
+    turbo = JpegDecoder('turbojpeg')
+    try:
+        turbo.active_backend
+    except RuntimeError:
+        pytest.skip('libturbojpeg is not installed')
+    opencv = JpegDecoder('cv2')
+    paths = sorted(glob.glob(os.path.join(toy_root, 'sweeps', '*', '*.jpg')) +
+                   glob.glob(os.path.join(toy_root, 'samples', 'CAM_*', '*.jpg')))
+    assert len(paths) > 20
+    for path in paths:
+        np.testing.assert_array_equal(turbo.read(path), opencv.read(path), err_msg=path)
+
+
 def test_bad_loader_arguments():
     with pytest.raises(ValueError, match='interval'):
         LoadMultiViewImages(num_frames=2, interval=[3, 2])

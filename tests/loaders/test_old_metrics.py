@@ -49,3 +49,15 @@ def test_errors_for_missing_masks_and_shape_mismatch():
         metric.add_batch(np.zeros((2, 2, 2)), np.zeros((2, 2, 2)), None, None)
     with pytest.raises(ValueError, match='shape'):
         metric.add_batch(np.zeros((2, 2, 2)), np.zeros((2, 2, 3)), None, np.ones((2, 2, 3)))
+
+
+def test_class_absent_from_the_ground_truth_is_skipped_even_when_predicted():
+    # GT holds only class a and free; the prediction also paints b. Occ3D's Metric_mIoU
+    # sets b's IoU to nan (no GT voxel), so mIoU is a's IoU alone: 1 / (2 + 1 - 1).
+    gt = np.array([[[0, 0, 2, 2]]], dtype=np.uint8)
+    pred = np.array([[[0, 1, 2, 2]]], dtype=np.uint8)
+    metric = _metric(use_image_mask=False)
+    metric.add_batch(pred, gt, None, None)
+    iou = metric.per_class_iou()
+    assert iou[0] == pytest.approx(0.5) and np.isnan(iou[1])
+    assert metric.count_miou(verbose=False) == 50.0

@@ -149,3 +149,90 @@ def test_raypq_perfect_and_split_instances():
     car = result['per_class']['car']
     assert all(v < 1.0 for v in car)
     assert result['per_class']['driveable_surface'] == pytest.approx([1.0, 1.0, 1.0])
+
+
+BARRIER, PEDESTRIAN, TRUCK = 1, 7, 10
+
+
+def _pq_rays(labels, instances, distances=None):
+    labels = np.asarray(labels, np.uint8)
+    distances = np.full(len(labels), 10.0) if distances is None else distances
+    return CastRays(labels, np.asarray(distances, np.float32), np.asarray(instances, np.int64))
+
+
+def _pq(pred, gt):
+    return ray_metrics.raypq_from_stats(ray_metrics.raypq_counts(pred, gt), verbose=False)
+
+
+def test_raypq_stuff_classes_are_one_ground_truth_segment_per_sample():
+    # 30 car rays (instance 7), barrier rays of instances 3 (20 rays) and 4 (12 rays), 15
+    # road rays; prediction = ground truth, ids included. Barrier is not a thing class: its
+    # ground truth is one 32-ray segment, matched by predicted barrier 3 (IoU 20 / 32), while
+    # predicted barrier 4 (12 >= 10 rays) is a false positive: PQ 0.625 / 1.5.
+    labels = [CAR] * 30 + [BARRIER] * 32 + [ROAD] * 15
+    instances = [7] * 30 + [3] * 20 + [4] * 12 + [0] * 15
+    rays = _pq_rays(labels, instances)
+    result = _pq(rays, rays)
+    barrier = (20 / 32) / 1.5
+    assert result['per_class']['barrier'] == pytest.approx([barrier] * 3)
+    assert result['per_class']['car'] == pytest.approx([1.0] * 3)
+    assert result['per_class']['driveable_surface'] == pytest.approx([1.0] * 3)
+    assert result['RayPQ'] == pytest.approx((1 + 1 + barrier) / 3)
+
+
+def test_raypq_thing_rays_without_a_single_class_instance_form_one_segment():
+    # Ground-truth instance 5 spans car and truck rays: SparseOcc gives it no class, so its
+    # car rays join the car rays of instance 0 in one segment (20 rays), as do its truck
+    # rays (10 rays). A prediction with one car instance over those 20 rays scores 1.
+    gt = _pq_rays([CAR] * 10 + [CAR] * 10 + [TRUCK] * 10, [0] * 10 + [5] * 10 + [5] * 10)
+    pred = _pq_rays(gt.labels, [9] * 20 + [2] * 10)
+    result = _pq(pred, gt)
+    assert result['per_class']['car'] == pytest.approx([1.0] * 3)
+    assert result['per_class']['truck'] == pytest.approx([1.0] * 3)
+    # Split the 20 car rays into the predicted instances 9 | 8: IoU 0.5 is no match, two
+    # false positives and one false negative.
+    pred = _pq_rays(gt.labels, [9] * 10 + [8] * 10 + [2] * 10)
+    assert _pq(pred, gt)['per_class']['car'] == pytest.approx([0.0] * 3)
+
+
+def test_raypq_is_the_nan_mean_over_thresholds_and_classes():
+    # Car: ground truth one 30-ray instance, predicted as 20 + 10 rays -> PQ (2/3) / 1.5 at
+    # every threshold. Pedestrian: 5 rays (below the 10-ray minimum), predicted 3 m too far:
+    # matched only at 4 m (PQ 1); at 1 and 2 m it is neither FP nor FN, so nan.
+    gt = _pq_rays([CAR] * 30 + [PEDESTRIAN] * 5, [1] * 30 + [2] * 5)
+    pred = _pq_rays(gt.labels, [1] * 20 + [5] * 10 + [2] * 5,
+                    distances=[10.0] * 30 + [13.0] * 5)
+    result = _pq(pred, gt)
+    car = (2 / 3) / 1.5
+    assert result['per_class']['car'] == pytest.approx([car] * 3)
+    ped = result['per_class']['pedestrian']
+    assert math.isnan(ped[0]) and math.isnan(ped[1]) and ped[2] == pytest.approx(1.0)
+    assert result['RayPQ@1'] == pytest.approx(car) and result['RayPQ@4'] == pytest.approx(
+        (car + 1) / 2)
+    # SparseOcc: np.nanmean over the [3 x 18] array, not the mean of the three row means.
+    assert result['RayPQ'] == pytest.approx((3 * car + 1) / 4)
+    assert result['RayPQ'] != pytest.approx((car + car + (car + 1) / 2) / 3)
+
+
+def test_raypq_ignores_label_255_in_the_prediction():
+    gt = _pq_rays([CAR] * 30, [1] * 30)
+    pred = _pq_rays([CAR] * 20 + [255] * 10, [1] * 30)
+    # The 255 rays belong to no segment: car 20 of 30 rays -> IoU 2/3, one TP.
+    assert _pq(pred, gt)['per_class']['car'] == pytest.approx([2 / 3] * 3)
+    grid_pred = _scene()
+    grid_pred[0:5] = 255
+    result = main_raypq([grid_pred], [_scene()], [_instances(_scene())],
+                        [_instances(_scene())], [ORIGINS], verbose=False)
+    assert 0.0 < result['RayPQ'] <= 1.0
+
+
+def test_origins_outside_the_grid_in_z_are_traced_not_rejected():
+    # An ego position 2 m above the grid's top (a steep street): SparseOcc's kernel traces
+    # its rays into the grid from above; the upward ones never enter and yield free ground
+    # truth, so they are dropped. Prediction = ground truth still scores 1.
+    sem = _scene()
+    origins = np.array([[0.9858, 0.0, 7.4], [3.0, -1.0, -1.3]])
+    result = main_rayiou([sem], [sem.copy()], [origins], verbose=False)
+    assert result['RayIoU'] == pytest.approx(1.0)
+    pred = np.full_like(sem, FREE_LABEL)
+    assert main_rayiou([pred], [sem], [origins], verbose=False)['RayIoU'] == 0.0

@@ -53,7 +53,7 @@ def test_consecutive_samples_reuse_past_frames_with_identical_predictions():
         with torch.no_grad():
             for ids in frames:
                 data = model.data_preprocessor(_batch(cfg, ids), False)
-                feats.append(model.extract_feat(data['inputs'], data['data_samples'])['feats'])
+                feats.append(model.extract_feat(data['inputs'], data['data_samples'])['decoder']['feats'])
                 preds.append(model(**data, mode='predict')[0].pred_occ_sem)
         return preds, feats
 

@@ -19,10 +19,14 @@ VARIANTS = {
     # The LSS volume is unused: only the DepthNet's context path goes without gradient.
     'implicit_only': (dict(use_lss_volume=False, fusion=None), CONTEXT_PATH),
     'no_geometry': (dict(implicit=dict(use_depth_weight=False),
-                         proposal=dict(use_prior=False)), ()),
+                         decoder=dict(use_depth_weight=False, use_prior=False)), ()),
     'no_lss': (dict(lss=None, stereo_level=None, fusion=None,
                     implicit=dict(use_depth_weight=False),
-                    proposal=dict(use_prior=False)), ()),
+                    decoder=dict(use_depth_weight=False, use_prior=False)), ()),
+    'no_refine': (dict(decoder=dict(refine=False)), ()),
+    # SparseOcc's zero start: no implicit branch, and the LSS volume feeds nothing.
+    'zero_init': (dict(implicit=None, fusion=None, decoder=dict(init_from_volume=False)),
+                  CONTEXT_PATH),
 }
 
 

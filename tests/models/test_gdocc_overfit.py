@@ -30,8 +30,8 @@ def _overfit_config(data_root):
             step['interval'] = 2      # the test world has one sweep between keyframes
     # The test pipeline plus the depth target: no augmentation, the same sample every step.
     dataset.pipeline.insert(-1, cfg.depth_target)
-    topk = (300, 1000, 2500, 5000)
-    cfg.model.proposal.topk_train = cfg.model.proposal.topk_test = topk
+    topk = (1000, 3000, 8000)
+    cfg.model.decoder.topk_train = cfg.model.decoder.topk_test = topk
     return cfg
 
 
@@ -71,6 +71,8 @@ def test_overfitting_one_sample_learns_a_non_trivial_grid(toy_root):
     learned = main_rayiou([pred], [gt], [origins], verbose=False)['RayIoU']
     all_free = main_rayiou([np.full_like(gt, FREE)], [gt], [origins], verbose=False)['RayIoU']
     assert all_free == 0.0
-    # 60 steps reach about 0.12 (ground classes at the right depth); 0.06 leaves margin for
-    # thread-count and platform differences.
+    # Measured after 60 steps (2026-12-01): 0.175 / 0.208 / 0.187 for seeds 0 / 1 / 2,
+    # 0.124 / 0.195 under ATEN_CPU_CAPABILITY=default / avx2 and 0.192 on 2 threads (seed 0;
+    # an all-free grid scores 0). Float rounding moves the figure by up to 0.08, so the
+    # bound sits at half the lowest measurement.
     assert learned > 0.06, learned

@@ -6,7 +6,7 @@ import torch
 
 import models  # noqa: F401
 from mmdet3d.registry import MODELS
-from models.view_transforms.implicit import lookup_depth_probability
+from models.utils.multiview_sample import lookup_depth_probability
 
 IMG_H, IMG_W = 12, 20                  # augmented image, pixels
 STRIDE = 4                             # depth map 3 x 5 cells

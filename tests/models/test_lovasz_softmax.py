@@ -49,3 +49,20 @@ def test_all_classes_and_gradient():
 def test_empty_input_is_zero():
     loss = MODELS.build(dict(type='LovaszSoftmaxLoss', ignore_index=255))
     assert loss(torch.rand(2, 3), torch.tensor([255, 255])).item() == 0.0
+
+
+def test_label_counts_equal_the_expanded_points():
+    """A point standing for n copies of each label gives the loss of the expanded copies."""
+    from models.losses import lovasz_softmax_counts, lovasz_softmax_flat
+    gen = torch.Generator().manual_seed(0)
+    probs = torch.rand(7, 4, generator=gen).softmax(-1)
+    counts = torch.randint(0, 4, (7, 4), generator=gen).float()
+    counts[2] = 0                                            # a point that counts for nothing
+    rows = torch.arange(7).repeat_interleave(counts.sum(1).long())
+    labels = torch.cat([torch.arange(4).repeat_interleave(c.long()) for c in counts])
+    expected = lovasz_softmax_flat(probs[rows], labels)
+    assert lovasz_softmax_counts(probs, counts).item() == pytest.approx(expected.item(),
+                                                                        rel=1e-5)
+    one_hot = torch.nn.functional.one_hot(labels, 4).float()
+    assert lovasz_softmax_counts(probs[rows], one_hot).item() == pytest.approx(
+        expected.item(), rel=1e-5)

@@ -1,35 +1,41 @@
 """Mask-transformer occupancy head: matching, losses, inference."""
 import itertools
 
+import numpy as np
 import pytest
 import torch
 
 import models  # noqa: F401
+from loaders.synthetic_batch import camera_rig
 from mmdet3d.registry import MODELS
+from models.heads.mask_occ_head import focal_cost
+from models.utils import MultiviewImages
 
 GRID = (8, 8, 4)
 FREE = 17
 NUM_CLASSES = 17
+CLASS_NAMES = ['others', 'barrier', 'bicycle', 'bus', 'car', 'construction_vehicle',
+               'motorcycle', 'pedestrian', 'traffic_cone', 'trailer', 'truck',
+               'driveable_surface', 'other_flat', 'sidewalk', 'terrain', 'manmade',
+               'vegetation', 'free']
 
 
 def _cfg(**over):
     cfg = dict(
         type='MaskOccHead', num_classes=NUM_CLASSES, embed_dims=16, num_queries=6,
-        num_layers=2, num_heads=2, ffn_dims=32, dropout=0.0, grid_min=(-1.6, -1.6, -1.0),
-        grid_shape=GRID, voxel_size=0.4, free_label=FREE, attn_mask_threshold=0.5,
-        score_threshold=0.5, occ_threshold=None, thing_classes=(4, 7), panoptic=False,
-        match_cost=dict(cls=2.0, mask=5.0, dice=5.0),
-        loss_cls=dict(type='mmdet.CrossEntropyLoss', use_sigmoid=False, loss_weight=2.0,
-                      reduction='mean', class_weight=[1.0] * NUM_CLASSES + [0.1]),
-        loss_mask=dict(type='mmdet.CrossEntropyLoss', use_sigmoid=True, reduction='mean',
-                       loss_weight=5.0),
-        loss_dice=dict(type='mmdet.DiceLoss', use_sigmoid=True, activate=True,
-                       reduction='mean', naive_dice=True, eps=1.0, loss_weight=5.0),
-        loss_lovasz=dict(type='LovaszSoftmaxLoss', loss_weight=1.0),
-        loss_geo_scal=dict(type='GeoScalLoss', free_label=FREE, loss_weight=1.0),
-        loss_sem_scal=dict(type='SemScalLoss', free_label=FREE, loss_weight=1.0))
+        num_layers=2, num_frames=2, num_groups=4, num_points=2, num_levels=1, num_heads=2,
+        mixing_out_points=8, ffn_dims=32, dropout=0.0, grid_min=(-1.6, -1.6, -1.0),
+        grid_shape=GRID, voxel_size=0.4, score_threshold=0.5, class_names=CLASS_NAMES,
+        thing_classes=('car', 'pedestrian'))
     cfg.update(over)
     return cfg
+
+
+def _images(seed=0):
+    cam2img, cam2ego, _ = camera_rig(6, 32, 16)
+    ego2img = torch.from_numpy(cam2img @ np.linalg.inv(cam2ego)).float().repeat(2, 1, 1)[None]
+    feats = torch.randn(1, 12, 16, 4, 8, generator=torch.Generator().manual_seed(seed))
+    return MultiviewImages([feats], ego2img, (16, 32), num_cams=6, num_groups=4)
 
 
 def _scene():
@@ -52,7 +58,7 @@ def _scene():
 def test_matching_equals_brute_force():
     torch.manual_seed(1)
     head = MODELS.build(_cfg())
-    cls = torch.randn(5, NUM_CLASSES + 1)
+    cls = torch.randn(5, NUM_CLASSES)
     mask = torch.randn(5, 12)
     labels = torch.tensor([3, 11, 3])
     masks = (torch.rand(3, 12) > 0.5).float()
@@ -66,23 +72,56 @@ def test_matching_equals_brute_force():
     prob = mask.sigmoid()
     dice = 1 - (2 * (prob[0] * masks[1]).sum() + 1) / (prob[0].sum() + masks[1].sum() + 1)
     bce = torch.nn.functional.binary_cross_entropy_with_logits(mask[0], masks[1])
-    expected = -2.0 * cls.softmax(-1)[0, 11] + 5.0 * bce + 5.0 * dice
+    p = cls[0, 11].sigmoid()
+    focal = -0.25 * (1 - p) ** 2 * p.log() + 0.75 * p ** 2 * (1 - p).log()
+    expected = 4.0 * focal + 5.0 * bce + 5.0 * dice
     assert cost[0, 1].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_focal_cost_by_hand():
+    logits = torch.tensor([[0.0, 2.0]])
+    cost = focal_cost(logits, torch.tensor([1, 0]))
+    p = torch.sigmoid(torch.tensor(2.0))
+    pos = -0.25 * (1 - p) ** 2 * torch.log(p)
+    neg = -0.75 * p ** 2 * torch.log(1 - p)
+    assert cost[0, 0].item() == pytest.approx((pos - neg).item(), rel=1e-5)
+    # p = 0.5: pos = 0.25 / 4 log 2, neg = 0.75 / 4 log 2: a cost of -log(2) / 8.
+    assert cost[0, 1].item() == pytest.approx(-0.125 * np.log(2.0), rel=1e-5)
 
 
 def test_targets_semantic_and_panoptic():
     coords, gt, inst = _scene()
     head = MODELS.build(_cfg())
-    labels, masks, voxel_labels, _ = head.get_targets(coords[0], gt[0])
+    assert head.thing_classes == (4, 7)
+    labels, masks, valid = head.get_targets(coords[0], gt[0])
     assert labels.tolist() == [4, 7, 11] and masks.shape == (3, 84)
-    assert masks.sum().item() == 68 and (voxel_labels == FREE).sum().item() == 16
-    labels, masks, _, _ = head.get_targets(coords[0], gt[0], inst[0])
+    assert masks.sum().item() == 68 and valid.all()
+    labels, masks, _ = head.get_targets(coords[0], gt[0], inst[0])
     assert sorted(labels.tolist()) == [4, 7, 11]
     # Two cars with different ids become two targets.
     inst2 = inst.clone()
     inst2[0, 3, 2, 1] = 5
-    labels, masks, _, _ = head.get_targets(coords[0], gt[0], inst2[0])
+    labels, masks, _ = head.get_targets(coords[0], gt[0], inst2[0])
     assert sorted(labels.tolist()) == [4, 4, 7, 11]
+    with pytest.raises(ValueError, match=r"thing_classes \['lorry'\] not in class_names"):
+        MODELS.build(_cfg(thing_classes=('lorry',)))
+
+
+def test_mask_voxels_are_drawn_from_each_query_mask():
+    head = MODELS.build(_cfg())
+    in_mask = torch.zeros(1, 3, 10, dtype=torch.bool)
+    in_mask[0, 0, [2, 5, 7]] = True
+    in_mask[0, 1, 9] = True                                  # query 2: empty mask
+    head.eval()
+    drawn = head.draw_mask_voxels(in_mask, 6)
+    assert drawn.shape == (1, 3, 6)
+    assert drawn[0, 0].tolist() == [2, 2, 5, 5, 7, 7]        # evenly spaced ranks
+    assert drawn[0, 1].tolist() == [9] * 6
+    assert drawn[0, 2].tolist() == [0, 2, 4, 5, 7, 9]        # from all voxels
+    head.train()
+    torch.manual_seed(0)
+    drawn = head.draw_mask_voxels(in_mask, 50)
+    assert set(drawn[0, 0].tolist()) == {2, 5, 7}
 
 
 def test_losses_finite_and_differentiable():
@@ -90,11 +129,11 @@ def test_losses_finite_and_differentiable():
     coords, gt, _ = _scene()
     head = MODELS.build(_cfg())
     feats = torch.randn(1, coords.shape[1], 16, requires_grad=True)
-    preds = head(coords, feats)
+    preds = head(coords, feats, _images())
     assert len(preds['cls_logits']) == 3
-    assert preds['cls_logits'][0].shape == (1, 6, 18) and preds['mask_logits'][0].shape == (1, 6, 84)
+    assert preds['cls_logits'][0].shape == (1, 6, 17) and preds['mask_logits'][0].shape == (1, 6, 84)
     losses = head.loss(preds, coords, gt)
-    names = ['loss_cls', 'loss_mask', 'loss_dice', 'loss_lovasz', 'loss_geo_scal', 'loss_sem_scal']
+    names = ['loss_cls', 'loss_mask', 'loss_dice']
     assert set(losses) == {p + n for p in ('', 'd0.', 'd1.') for n in names}
     total = sum(losses.values())
     assert torch.isfinite(total)
@@ -106,18 +145,16 @@ def test_losses_finite_and_differentiable():
 def test_loss_without_any_target_is_zero_but_defined():
     coords, _, _ = _scene()
     head = MODELS.build(_cfg())
-    preds = head(coords, torch.randn(1, coords.shape[1], 16))
+    preds = head(coords, torch.randn(1, coords.shape[1], 16), _images())
     losses = head.loss(preds, coords, torch.full((1, *GRID), FREE, dtype=torch.uint8))
     assert losses['loss_mask'].item() == 0 and torch.isfinite(losses['loss_cls'])
 
 
 def _perfect(head, coords, gt, inst=None):
-    labels, masks, _, _ = head.get_targets(coords[0], gt[0], None if inst is None else inst[0])
-    cls = torch.full((1, 6, NUM_CLASSES + 1), -30.0)
-    cls[0, :, NUM_CLASSES] = 30.0
+    labels, masks, _ = head.get_targets(coords[0], gt[0], None if inst is None else inst[0])
+    cls = torch.full((1, 6, NUM_CLASSES), -30.0)
     mask = torch.full((1, 6, coords.shape[1]), -30.0)
     for q, (label, target) in enumerate(zip(labels, masks)):
-        cls[0, q] = -30.0
         cls[0, q, label] = 30.0
         mask[0, q] = torch.where(target > 0, 30.0, -30.0)
     return dict(cls_logits=[cls], mask_logits=[mask])
@@ -132,7 +169,7 @@ def test_inference_grid_and_perfect_prediction_gives_gt_back():
     assert result['pred_occ_sem'].shape == GRID
     assert torch.equal(result['pred_occ_sem'], gt[0])
     losses = head.loss(preds, coords, gt)
-    for name in ('loss_cls', 'loss_mask', 'loss_dice', 'loss_lovasz'):
+    for name in ('loss_cls', 'loss_mask', 'loss_dice'):
         assert losses[name].item() < 1e-3, name
     # Not kept -> free, even if the GT there is occupied.
     partial_preds = dict(cls_logits=preds['cls_logits'],
@@ -140,10 +177,25 @@ def test_inference_grid_and_perfect_prediction_gives_gt_back():
     partial = head.predict(partial_preds, coords[:, 1:])[0]['pred_occ_sem']
     c = coords[0, 0]
     assert partial[c[0], c[1], c[2]] == FREE
-    # The proposal's occupancy scores can veto voxels.
-    head.occ_threshold = 0.5
-    vetoed = head.predict(preds, coords, occ_scores=torch.full((1, 84), -5.0))[0]
-    assert (vetoed['pred_occ_sem'] == FREE).all()
+
+
+def test_inference_merge_by_hand():
+    """SparseOcc's merge: queries below score_threshold drop out; a voxel takes the class
+    of the largest sum_q p_q(c) m_q and is free below free_threshold."""
+    head = MODELS.build(_cfg(num_queries=3, score_threshold=0.3, free_threshold=0.01))
+    coords = torch.tensor([[[0, 0, 0], [1, 0, 0], [2, 0, 0]]])
+    logit = lambda p: float(np.log(p / (1 - p)))  # noqa: E731
+    cls = torch.full((1, 3, NUM_CLASSES), -30.0)
+    cls[0, 0, 4] = logit(0.9)                  # car, confident
+    cls[0, 1, 11] = logit(0.6)                 # road
+    cls[0, 2, 1] = logit(0.2)                  # barrier, below score_threshold: dropped
+    mask = torch.tensor([[[logit(0.8), logit(0.3), logit(0.005)],
+                          [logit(0.5), logit(0.9), logit(0.01)],
+                          [logit(0.99), logit(0.99), logit(0.99)]]])
+    sem = head.predict(dict(cls_logits=[cls], mask_logits=[mask]), coords)[0]['pred_occ_sem']
+    # voxel 0: car 0.72 > road 0.3; voxel 1: road 0.54 > car 0.27; voxel 2: car 0.0045 and
+    # road 0.006 are both below 0.01: free.
+    assert sem[0, 0, 0] == 4 and sem[1, 0, 0] == 11 and sem[2, 0, 0] == FREE
 
 
 def test_panoptic_inference_gives_instances():
@@ -165,7 +217,7 @@ def test_voxels_outside_the_valid_mask_get_no_loss_and_no_gradient():
     valid = torch.ones_like(gt, dtype=torch.bool)
     valid[0, :4] = False                                     # x < 4 unknown
     feats = torch.randn(1, coords.shape[1], 16)
-    preds = head(coords, feats)
+    preds = head(coords, feats, _images())
     mask_logits = [m.detach().requires_grad_() for m in preds['mask_logits']]
     preds = dict(cls_logits=preds['cls_logits'], mask_logits=mask_logits)
     sum(head.loss(preds, coords, gt, valid=valid).values()).backward()
@@ -180,15 +232,3 @@ def test_voxels_outside_the_valid_mask_get_no_loss_and_no_gradient():
     b = head.loss(preds, coords, relabelled, valid=valid)
     for name in a:
         assert torch.allclose(a[name], b[name]), name
-
-
-def test_voxel_probs_keep_a_free_gradient_when_queries_overlap():
-    """Many confident masks over one voxel: scores sum above 1, yet the free probability
-    still moves with the mask logits (a clamp at 0 would freeze the scal losses)."""
-    head = MODELS.build(_cfg())
-    cls = torch.zeros(1, 6, NUM_CLASSES + 1)
-    mask = torch.full((1, 6, 3), 3.0, requires_grad=True)
-    probs = head.voxel_probs(cls, mask)
-    assert torch.allclose(probs.sum(-1), torch.ones(1, 3))
-    probs[..., FREE].sum().backward()
-    assert mask.grad.abs().sum() > 0

@@ -47,6 +47,25 @@ def test_cuda_parity_needs_a_gpu():
     assert 'cuda' in COMPILED
 
 
+@pytest.mark.skipif(not COMPILED, reason='models._C is not built')
+@pytest.mark.parametrize('impl', COMPILED)
+@pytest.mark.parametrize('seed', [4, 5])
+def test_compiled_matches_reference_for_origins_outside_the_grid(impl, seed):
+    occupied, _, directions = _random_case(seed, density=0.1)
+    gen = torch.Generator().manual_seed(seed)
+    extent = torch.tensor(occupied.shape, dtype=torch.float64) * VOXEL
+    # Origins up to half the grid's extent beyond each face, most of them outside.
+    origins = torch.tensor(GRID_MIN, dtype=torch.float64) + \
+        (torch.rand(len(directions), 3, generator=gen, dtype=torch.float64) * 2 - 0.5) * extent
+    dev = _device_for(impl)
+    dist, voxel = ray_cast(occupied.to(dev), origins.to(dev), directions.to(dev),
+                           GRID_MIN, VOXEL, impl=impl)
+    ref_dist, ref_voxel = ray_cast_reference(occupied, origins, directions, GRID_MIN, VOXEL)
+    assert torch.equal(voxel.cpu(), ref_voxel)
+    assert torch.allclose(dist.cpu(), ref_dist, atol=1e-4, rtol=0)
+    assert bool((ref_dist == -VOXEL).any()) and bool((ref_dist > 0).any())
+
+
 @pytest.fixture(params=['reference'] + COMPILED)
 def impl(request):
     return request.param
@@ -119,8 +138,8 @@ def test_origin_inside_an_occupied_voxel_stops_there(impl):
 
 def test_bad_inputs_raise_one_clear_error():
     occupied = torch.zeros(4, 4, 4, dtype=torch.bool)
-    with pytest.raises(ValueError, match='inside the grid'):
-        ray_cast(occupied, torch.tensor([[5.0, 1, 1]]), torch.tensor([[1.0, 0, 0]]))
+    with pytest.raises(ValueError, match='finite'):
+        ray_cast(occupied, torch.tensor([[float('nan'), 1, 1]]), torch.tensor([[1.0, 0, 0]]))
     with pytest.raises(ValueError, match='non-zero'):
         ray_cast(occupied, torch.tensor([[1.0, 1, 1]]), torch.tensor([[0.0, 0, 0]]))
     with pytest.raises(ValueError, match=r'\[N, 3\]'):
@@ -144,3 +163,56 @@ def test_missing_extension_falls_back_to_the_reference_with_one_warning(monkeypa
     with pytest.raises(RuntimeError, match='no compiled cpu kernel'):
         ray_cast(occupied, origins, directions, GRID_MIN, VOXEL, impl='cpu')
     backend._warn_once.cache_clear()
+
+
+def _cast(impl, occupied, origins, dirs, grid_min=(0.0, 0.0, 0.0), voxel=1.0):
+    dev = _device_for(impl)
+    dist, vox = ray_cast(occupied.to(dev), torch.tensor(origins, dtype=torch.float64).to(dev),
+                         torch.tensor(dirs, dtype=torch.float64).to(dev), grid_min, voxel,
+                         impl=impl)
+    return dist.cpu(), vox.cpu()
+
+
+def test_origin_above_the_grid_enters_from_the_top_or_never(impl):
+    # Occ3D grid, ground in the two lowest layers; the origin 1.6 m above the grid's top
+    # (z = 7.0 m). Straight down, the ray walks the 4 voxels above the grid, enters it, and
+    # stops in layer 1 (the first occupied one), which it leaves at z = -0.6 m: 7.6 m on.
+    occupied, _ = _flat_ground()
+    dist, voxel = _cast(impl, occupied, [[0.2, 0.2, 7.0]] * 3,
+                        [[0, 0, -1.0], [0, 0, 1.0], [1.0, 0, 0]], GRID_MIN, VOXEL)
+    assert voxel[0].tolist() == [100, 100, 1]
+    assert dist[0].item() == pytest.approx(7.0 - (-0.6), abs=1e-9)
+    # Up or sideways it never enters: SparseOcc's kernel leaves distance -1 voxel and
+    # voxel (0, 0, 0).
+    assert voxel[1:].tolist() == [[0, 0, 0], [0, 0, 0]]
+    assert dist[1:].tolist() == [-VOXEL, -VOXEL]
+
+
+def test_origin_below_the_grid_starts_by_truncation(impl):
+    occupied = torch.zeros(4, 4, 4, dtype=torch.bool)
+    occupied[1, 1, 0] = True
+    # z = -0.5 voxel: truncated to layer 0 (not floored to -1), so it starts inside the
+    # occupied voxel; looking down, the exit "distance" is t = (0 - (-0.5)) / -1 = -0.5.
+    dist, voxel = _cast(impl, occupied, [[1.5, 1.5, -0.5]] * 2, [[0, 0, -1.0], [0, 0, 1.0]])
+    assert voxel.tolist() == [[1, 1, 0], [1, 1, 0]]
+    assert dist.tolist() == [-0.5, 1.5]
+    # z = -2.5: starts at -2 (truncation), walks up through -1 and stops in layer 0,
+    # leaving it at z = 1: 3.5 from the origin.
+    dist, voxel = _cast(impl, occupied, [[1.5, 1.5, -2.5]], [[0, 0, 1.0]])
+    assert voxel.tolist() == [[1, 1, 0]] and dist.item() == pytest.approx(3.5)
+
+
+def test_boundary_ties_go_to_the_later_axis(impl):
+    # From the corner (1, 1, ·) diagonally in x-y, x and y boundaries coincide at every
+    # step: SparseOcc's kernel steps y first (strict <), so the ray visits (1, 2) not (2, 1).
+    occupied = torch.zeros(4, 4, 4, dtype=torch.bool)
+    occupied[1, 2, 0] = occupied[2, 1, 0] = True
+    dist, voxel = _cast(impl, occupied, [[1.0, 1.0, 0.5]], [[1.0, 1.0, 0.0]])
+    assert voxel.tolist() == [[1, 2, 0]]
+    assert dist.item() == pytest.approx(math.sqrt(2))
+    # A three-way tie steps z.
+    occupied = torch.zeros(4, 4, 4, dtype=torch.bool)
+    occupied[1, 1, 2] = occupied[1, 2, 1] = occupied[2, 1, 1] = True
+    dist, voxel = _cast(impl, occupied, [[1.0, 1.0, 1.0]], [[1.0, 1.0, 1.0]])
+    assert voxel.tolist() == [[1, 1, 2]]
+    assert dist.item() == pytest.approx(math.sqrt(3))

@@ -1,123 +1,164 @@
-"""Sparse voxel decoder and the pure-PyTorch multi-view sampler."""
+"""Coarse-to-fine sparse voxel decoder with GSVP (models/decoders/sparse_voxel_decoder.py)."""
 import pytest
 import torch
-import torch.nn as nn
+import torch.nn.functional as F
 
 import models  # noqa: F401
+from loaders.synthetic_batch import camera_rig
 from mmdet3d.registry import MODELS
-from models.decoders import chunked_self_attention
+from models.utils import MultiviewImages
 
-IMG = (32, 64)  # H, W pixels
-
-
-def _cam(forward_sign, shift_x=0.0, f=16.0):
-    """ego2img of a pinhole camera on the ego x axis (forward_sign +1: looks along +x):
-    depth = s (x - shift_x), u = W/2 + f y / depth, v = H/2 + f z / depth."""
-    s = forward_sign
-    return torch.tensor([[IMG[1] / 2 * s, f, 0.0, -IMG[1] / 2 * s * shift_x],
-                         [IMG[0] / 2 * s, 0.0, f, -IMG[0] / 2 * s * shift_x],
-                         [s, 0.0, 0.0, -s * shift_x],
-                         [0.0, 0.0, 0.0, 1.0]])
+GRID = (32, 32, 8)            # full grid, 0.4 m: coarse 4 x 4 x 1 after 3 stages
+GRID_MIN = (-6.4, -6.4, -1.0)
+TOPK = (64, 256, 1024)
+IMG_W, IMG_H = 64, 32
+FREE = 17
 
 
-def test_sampler_picks_the_camera_that_sees_the_point_and_interpolates():
-    sampler = MODELS.build(dict(type='MultiviewBilinearSampler', num_cams=2))
-    h, w = 4, 8
-    ramp = torch.arange(w, dtype=torch.float32).expand(h, w)
-    feats = torch.stack([ramp, 100 + ramp]).view(1, 2, 1, h, w)  # [B, V, C=1, h, w]
-    ego2img = torch.stack([_cam(+1), _cam(-1)])[None]
-    # u = 32 + 16 y / depth; pixel centres sit at integer u, so feature column j (stride 8)
-    # has its centre at u = 8 j + 3.5.
-    points = torch.tensor([[[[10.0, 0.0, 0.0],      # cam 0, u = 32 -> column 3.5625
-                             [-4.0, 2.0, 0.0],      # cam 1 (depth 4): u = 40 -> 4.5625
-                             [0.0, 0.0, 10.0]]]])   # above the ego: no camera sees it
-    out = sampler([feats], points, ego2img, IMG, torch.ones(1, 1, 3, 1))
-    assert out.shape == (1, 1, 3, 1)
-    assert out[0, 0, :, 0].tolist() == pytest.approx([3.5625, 104.5625, 0.0])
-
-
-def test_sampler_averages_frames_that_see_the_point_and_mixes_levels():
-    sampler = MODELS.build(dict(type='MultiviewBilinearSampler', num_cams=1))
-    level0 = torch.tensor([1.0, 3.0]).view(1, 2, 1, 1, 1).expand(1, 2, 1, 4, 8)
-    level1 = 10 * torch.ones(1, 2, 1, 2, 4)
-    # Frame 1's camera stands at x = 5: the point at x = 3 is behind it.
-    ego2img = torch.stack([_cam(+1), _cam(+1, shift_x=5.0)])[None]
-    points = torch.tensor([[[[8.0, 0.0, 0.0], [3.0, 0.0, 0.0]]]])
-    weights = torch.tensor([0.3, 0.7]).expand(1, 1, 2, 2)
-    out = sampler([level0, level1], points, ego2img, IMG, weights)[0, 0, :, 0]
-    assert out.tolist() == pytest.approx([0.3 * 2.0 + 7.0, 0.3 * 1.0 + 7.0])
-
-
-def _decoder_cfg(**over):
-    cfg = dict(type='SparseVoxelDecoder', embed_dims=16, num_layers=2, num_heads=2,
-               ffn_dims=32, num_points=3, num_feat_levels=2, grid_min=(-3.2, -3.2, -1.0),
-               grid_shape=(16, 16, 8), voxel_size=0.4, window_size=4, chunk_size=8,
-               offset_range=0.6, dropout=0.0,
-               sampler=dict(type='MultiviewBilinearSampler', num_cams=2))
+def _decoder(**over):
+    cfg = dict(type='SparseVoxelDecoder', embed_dims=16, grid_shape=GRID, grid_min=GRID_MIN,
+               topk_train=TOPK, topk_test=TOPK, num_frames=2, num_groups=4, num_points=4,
+               num_levels=2, num_heads=2, ffn_dims=32, dropout=0.0, attn_chunk_size=100,
+               prior_weight=1.0)
     cfg.update(over)
-    return cfg
-
-
-def _decoder_inputs(num=20, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    flat = torch.randperm(16 * 16 * 8, generator=gen)[:num]
-    coords = torch.stack([flat // 128, flat // 8 % 16, flat % 8], -1)[None]
-    feats = torch.randn(1, num, 16, generator=gen)
-    mlvl = [torch.randn(1, 4, 16, 4, 8, generator=gen, requires_grad=True),
-            torch.randn(1, 4, 16, 2, 4, generator=gen, requires_grad=True)]
-    ego2img = torch.stack([_cam(+1), _cam(-1), _cam(+1, 0.4), _cam(-1, 0.4)])[None]
-    return coords, feats.requires_grad_(), mlvl, ego2img
-
-
-def test_decoder_shapes_and_gradients():
-    decoder = MODELS.build(_decoder_cfg())
-    coords, feats, mlvl, ego2img = _decoder_inputs()
-    out = decoder(coords, feats, mlvl, ego2img, IMG)
-    assert out.shape == feats.shape and torch.isfinite(out).all()
-    out.square().sum().backward()
-    assert feats.grad.abs().sum() > 0
-    assert all(level.grad.abs().sum() > 0 for level in mlvl)  # images reach the voxels
-
-
-def test_decoder_is_equivariant_to_voxel_order():
-    # Chunks follow a spatial sort of the coordinates, not the input order.
-    decoder = MODELS.build(_decoder_cfg()).eval()
-    coords, feats, mlvl, ego2img = _decoder_inputs()
-    perm = torch.randperm(coords.shape[1])
-    out = decoder(coords, feats, mlvl, ego2img, IMG)
-    out_perm = decoder(coords[:, perm], feats[:, perm], mlvl, ego2img, IMG)
-    assert torch.allclose(out[:, perm], out_perm, atol=1e-5)
-
-
-def test_one_chunk_equals_full_attention():
     torch.manual_seed(0)
-    qkv, proj = nn.Linear(8, 24), nn.Linear(8, 8)
-    coords = torch.randint(0, 10, (2, 7, 3))
-    x, pos = torch.randn(2, 7, 8), torch.randn(2, 7, 8)
-    out = chunked_self_attention(x, pos, coords, qkv, proj, 2, 4, 0, 16, 0.0)
-    q, k, _ = qkv(x + pos).chunk(3, -1)
-    v = qkv(x).chunk(3, -1)[2]
-    split = lambda t: t.view(2, 7, 2, 4).transpose(1, 2)
-    attn = (split(q) @ split(k).transpose(-1, -2) / 2.0).softmax(-1) @ split(v)
-    expected = proj(attn.transpose(1, 2).reshape(2, 7, 8))
-    assert torch.allclose(out, expected, atol=1e-5)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model.eval()
 
 
-@MODELS.register_module(force=True)
-class _RecordingSampler(nn.Module):
-    """Test double: records the call and returns ones."""
+def _images(seed=0, num_frames=2, depth=True, past_seed=None):
+    """Random 2-level features of a 6-camera rig (1 sample), frames sharing the cameras."""
+    cam2img, cam2ego, _ = camera_rig(6, IMG_W, IMG_H)
+    ego2img = torch.from_numpy(cam2img @ torch.linalg.inv(torch.from_numpy(cam2ego)).numpy())
+    ego2img = ego2img.float().repeat(num_frames, 1, 1)[None]
+    gen = torch.Generator().manual_seed(seed)
+    feats = [torch.randn(1, 6 * num_frames, 16, IMG_H // s, IMG_W // s, generator=gen)
+             for s in (8, 16)]
+    if past_seed is not None:  # other past-frame features, the same current frame
+        gen = torch.Generator().manual_seed(past_seed)
+        for level in feats:
+            level[:, 6:] = torch.randn(level[:, 6:].shape, generator=gen)
+    probs = None
+    if depth:
+        probs = torch.rand(6, 8, IMG_H // 16, IMG_W // 16, generator=gen).softmax(1)
+    return MultiviewImages(feats, ego2img, (IMG_H, IMG_W), 6, 4, depth=probs,
+                           depth_bins=(1.0, 9.0, 1.0) if depth else None)
 
-    def __init__(self):
-        super().__init__()
-        self.calls = []
 
-    def forward(self, mlvl_feats, points, ego2img, img_shape, level_weights):
-        self.calls.append((points.shape, level_weights.shape, img_shape))
-        return points.new_ones(*points.shape[:3], mlvl_feats[0].shape[2])
+def _inputs(seed=0, **image_kwargs):
+    gen = torch.Generator().manual_seed(100 + seed)
+    volume = torch.randn(1, 16, 4, 4, 1, generator=gen)
+    prior = torch.rand(1, 1, *GRID, generator=gen)
+    return volume, _images(seed, **image_kwargs), prior
 
 
-def test_sampler_is_injectable():
-    decoder = MODELS.build(_decoder_cfg(sampler=dict(type='_RecordingSampler')))
-    coords, feats, mlvl, ego2img = _decoder_inputs(num=5)
-    decoder(coords, feats, mlvl, ego2img, IMG)
-    assert decoder.sampler.calls == [((1, 5, 3, 3), (1, 5, 3, 2), IMG)] * 2
+def _kept_set(coords):
+    return {tuple(c) for c in coords[0].tolist()}
+
+
+def test_each_stage_keeps_exactly_k_unique_voxels_of_kept_parents():
+    decoder = _decoder()
+    with torch.no_grad():
+        out = decoder(*_inputs())
+    previous = {(i, j, 0) for i in range(4) for j in range(4)}
+    for s, (stage, k) in enumerate(zip(out['stages'], TOPK)):
+        coords = stage['coords']
+        shape = decoder.shapes[s + 1]
+        assert coords.shape == (1, k, 3) and coords.dtype == torch.int64
+        assert stage['logits'].shape == (1, k, FREE + 1)
+        assert stage['scale'] == 2 ** (2 - s)
+        kept = _kept_set(coords)
+        assert len(kept) == k                                     # unique
+        assert all(0 <= c[a] < shape[a] for c in kept for a in range(3))
+        assert {(x // 2, y // 2, z // 2) for x, y, z in kept} <= previous
+        previous = kept
+    assert torch.equal(out['coords'], out['stages'][-1]['coords'])
+    assert out['feats'].shape == (1, TOPK[-1], 16)
+
+
+def test_pruning_depends_on_the_images_through_the_stage_refinement():
+    """The same volume and prior with other image features: the refined stages keep other
+    voxels. Without refinement the images never reach the decoder (negative control)."""
+    for refine, differs in ((True, True), (False, False)):
+        decoder = _decoder(refine=refine, use_prior=False)
+        with torch.no_grad():
+            volume, images, prior = _inputs(0)
+            first = decoder(volume, images, prior)
+            second = decoder(volume, _images(seed=1), prior)
+        changed = [_kept_set(a['coords']) != _kept_set(b['coords'])
+                   for a, b in zip(first['stages'], second['stages'])]
+        assert changed[-1] == differs, (refine, changed)
+
+
+def test_adaptive_mixing_mixes_the_past_frame_into_the_voxels():
+    decoder = _decoder(use_prior=False)
+    with torch.no_grad():
+        volume, images, prior = _inputs(0)
+        first = decoder(volume, images, prior)
+        second = decoder(volume, _images(seed=0, past_seed=5), prior)
+    assert not torch.allclose(first['stages'][0]['logits'], second['stages'][0]['logits'])
+
+
+def test_zero_start_ignores_the_volume():
+    decoder = _decoder(init_from_volume=False)
+    with torch.no_grad():
+        volume, images, prior = _inputs(0)
+        first = decoder(volume, images, prior)
+        second = decoder(None, images, prior)
+    assert torch.equal(first['coords'], second['coords'])
+    with pytest.raises(ValueError, match='volume must be'):
+        _decoder()(None, images, prior)
+
+
+def test_the_geometric_prior_steers_the_kept_set():
+    """All prior mass in x < 16 (half the grid): with the prior every kept voxel lies there;
+    ranking by occupancy alone keeps voxels on both sides."""
+    volume, images, _ = _inputs(0)
+    prior = torch.zeros(1, 1, *GRID)
+    prior[:, :, :16] = 1.0
+    with torch.no_grad():
+        guided = _decoder(prior_weight=100.0)(volume, images, prior)['coords']
+        plain = _decoder(use_prior=False)(volume, images, prior)['coords']
+    assert (guided[0, :, 0] < 16).all()
+    assert (plain[0, :, 0] >= 16).any()
+    with pytest.raises(ValueError, match='use_prior needs a prior'):
+        _decoder()(volume, images, None)
+
+
+def test_stage_losses_equal_the_losses_of_the_upsampled_prediction():
+    """SparseOcc compares a coarse voxel's prediction with every full-grid label it covers;
+    the label counts give the same losses without building the upsampled grid."""
+    decoder = _decoder()
+    gen = torch.Generator().manual_seed(3)
+    gt = torch.randint(0, FREE + 1, (1, *GRID), generator=gen).to(torch.uint8)
+    gt[:, :, :, 4:] = FREE
+    with torch.no_grad():
+        out = decoder(*_inputs())
+        losses = decoder.loss(out['stages'], gt)
+        for s, stage in enumerate(out['stages']):
+            f = stage['scale']
+            coords = stage['coords'][0]
+            # Every covered full-grid voxel, with its coarse voxel's logits.
+            offsets = torch.stack(torch.meshgrid(*[torch.arange(f)] * 3, indexing='ij'),
+                                  -1).reshape(-1, 3)
+            fine = (coords[:, None] * f + offsets).reshape(-1, 3)
+            labels = gt[0][fine[:, 0], fine[:, 1], fine[:, 2]].long()
+            logits = stage['logits'][0].repeat_interleave(f ** 3, 0)
+            weight = decoder.loss_ce.class_weight
+            expected = F.cross_entropy(logits, labels, weight=weight)
+            assert losses[f'loss_ce_s{s}'].item() == pytest.approx(expected.item(), rel=1e-5)
+            probs = logits.softmax(-1)
+            for name, fn in (('lovasz', decoder.loss_lovasz), ('geo_scal', decoder.loss_geo_scal),
+                             ('sem_scal', decoder.loss_sem_scal)):
+                assert losses[f'loss_{name}_s{s}'].item() == pytest.approx(
+                    fn(probs, labels).item(), rel=1e-4, abs=1e-6), (name, s)
+
+
+def test_topk_and_grid_are_checked():
+    with pytest.raises(ValueError, match=r'topk_train\[1\] = 600 must be in \(0, 512\]'):
+        _decoder(topk_train=(64, 600, 1024))
+    with pytest.raises(ValueError, match='one k per stage'):
+        _decoder(topk_test=(64, 256))
+    with pytest.raises(ValueError, match='divisible by 2 \\*\\* num_stages'):
+        _decoder(grid_shape=(30, 32, 8))

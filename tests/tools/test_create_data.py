@@ -110,3 +110,19 @@ def test_missing_root_and_version_are_one_line_errors(toy_world, tools, tmp_path
     with pytest.raises(SystemExit, match=r'version folder not found: .*v1\.0-mini'):
         tools.create_data.main(['--root', toy_world, '--version', 'v1.0-mini',
                                 '--out-dir', str(tmp_path)])
+
+
+def test_existing_infos_are_kept_unless_overwrite(toy_world, tools, tmp_path):
+    # SparseOcc's infos carry the same names: a second run must not replace them.
+    theirs = tmp_path / 'nuscenes_infos_val_sweep.pkl'
+    theirs.write_bytes(b'SparseOcc infos')
+    with pytest.raises(SystemExit, match=r'nuscenes_infos_val_sweep\.pkl already in .*'
+                                         r'--overwrite'):
+        tools.create_data.main(['--root', toy_world, '--out-dir', str(tmp_path),
+                                '--no-progress'])
+    assert theirs.read_bytes() == b'SparseOcc infos'
+    assert not (tmp_path / 'nuscenes_infos_train_sweep.pkl').exists()  # checked up front
+    tools.create_data.main(['--root', toy_world, '--out-dir', str(tmp_path), '--no-progress',
+                            '--overwrite'])
+    with open(theirs, 'rb') as f:
+        assert pickle.load(f)['metainfo']['split'] == 'val'

@@ -35,43 +35,52 @@ def test_class_counts_split_kept_voxels_by_ground_truth_class(tools):
     np.testing.assert_array_equal(counts, expected)
 
 
+def test_above_ground_is_above_the_highest_ground_voxel_of_the_column(tools):
+    gt = np.full((2, 1, 4), 17, dtype=np.uint8)
+    gt[0, 0, :2] = (14, 11)            # terrain under road: ground top at height 1
+    gt[0, 0, 2] = 4                    # a car on it
+    gt[1, 0, 1] = 15                   # a column without ground
+    above = tools.diagnose_proposal.above_ground(gt)
+    assert above[0, 0].tolist() == [False, False, True, True]
+    assert above[1, 0].all()
+
+
 def test_counts_are_consistent_with_the_ground_truth(small_gdocc_config, gdocc_weights, tools,
                                                       monkeypatch, capsys):
-    import torch
-    from mmdet3d.registry import DATASETS, MODELS
+    from mmdet3d.registry import DATASETS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
     monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
     result = tools.diagnose_proposal.main(['--config', small_gdocc_config, '--weights',
                                            str(gdocc_weights), '--num', '3', '--no-progress'])
-    levels = result['levels']
-    assert [stats.shape for stats in levels] == [(3, 2), (3, 4), (3, 8), (3, 16)]
-    for positives, candidates, kept in levels:
+    stages = result['stages']
+    assert [stats.shape for stats in stages] == [(3, 4), (3, 8), (3, 16)]
+    for positives, candidates, kept in stages:
         assert (kept <= candidates).all() and (candidates <= positives).all()
-    # Level 0 is dense: every voxel is a candidate.
-    np.testing.assert_array_equal(levels[0][1], levels[0][0])
+    # Stage 0's candidates are all children of the dense coarse grid.
+    np.testing.assert_array_equal(stages[0][1], stages[0][0])
     cfg = Config.fromfile(small_gdocc_config)
     init_default_scope('mmdet3d')
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
-    proposal = MODELS.build(cfg.model.proposal)
-    targets = 0
+    targets, above = 0, 0
     for sample in (dataset[i]['data_samples'] for i in range(3)):
-        occupied = torch.from_numpy(np.asarray(sample.gt_occ_sem) != 17)[None]
-        observed = torch.from_numpy(np.asarray(sample.mask_camera, bool))[None]
-        kept = proposal.targets(occupied, proposal.observed_region(observed))
-        assert (kept <= occupied).all()            # targets are occupied voxels
-        targets = targets + kept[0].sum((0, 1)).numpy()
-    np.testing.assert_array_equal(levels[-1][0], targets)
+        gt = np.asarray(sample.gt_occ_sem)
+        mask = tools.diagnose_proposal.diagnostic_targets(gt, sample.mask_camera, 17, 2)
+        assert (gt[mask] != 17).all()               # targets are occupied voxels
+        targets = targets + mask.sum((0, 1))
+        above += (mask & tools.diagnose_proposal.above_ground(gt)).sum()
+    np.testing.assert_array_equal(stages[-1][0], targets)
     classes = result['classes']
     assert classes[0].sum() == targets.sum()
-    assert classes[1].sum() == levels[-1][2].sum()      # kept targets, per class or height
+    assert classes[1].sum() == stages[-1][2].sum()      # kept targets, per class or height
     assert (classes[2] <= classes[1]).all() and (classes[1] <= classes[0]).all()
     assert classes[0, 17] == 0                          # free voxels are never targets
+    assert result['above_ground'][0] == above and result['above_ground'][1] <= above
     assert 0 <= result['RayIoU'] <= 1 and 0 < result['oracle_RayIoU'] <= 1
     assert 0 < result['targets_RayIoU'] <= 1
     out = capsys.readouterr().out
-    assert 'on the targets' in out and 'per ground-truth class' in out
+    assert 'on the targets' in out and 'above-ground targets kept' in out
 
 
 def test_missing_checkpoint_is_a_one_line_error(small_gdocc_config, tools, tmp_path):

@@ -229,6 +229,19 @@ def test_deterministic(tiny, tmp_path):
     assert len(common) < len(ref)   # tokens (hence occ3d paths) change with the seed
 
 
+def test_deterministic_across_thread_counts(tiny, tmp_path):
+    # The numba kernels run in parallel (prange); every file must be the same bytes on one
+    # thread as on all of them, or machines with other core counts would train on other data.
+    import numba
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        single = _generate(tmp_path / 'one_thread')
+    finally:
+        numba.set_num_threads(previous)
+    assert _digest_tree(single) == _digest_tree(tiny)
+
+
 # --------------------------------------------------------------------------
 # labels and LiDAR
 # --------------------------------------------------------------------------

@@ -12,6 +12,14 @@ occ_class_names = [
     'others', 'barrier', 'bicycle', 'bus', 'car', 'construction_vehicle', 'motorcycle',
     'pedestrian', 'traffic_cone', 'trailer', 'truck', 'driveable_surface', 'other_flat',
     'sidewalk', 'terrain', 'manmade', 'vegetation', 'free']
+# Classes that form instances (panoptic targets and RayPQ), as SparseOcc's.
+occ_thing_classes = ['car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'motorcycle',
+                     'bicycle', 'pedestrian']
+# Voxels of each label in Occ3D-nuScenes train (SparseOcc's NUSC_CLASS_FREQ): the decoder's
+# cross-entropy weights classes by 1 / log(frequency).
+occ_class_frequencies = [
+    944004, 1897170, 152386, 2391677, 16957802, 724139, 189027, 2074468, 413451, 2384460,
+    5916653, 175883646, 4275424, 51393615, 61411620, 105975596, 116424404, 1892500630]
 
 num_frames = 8
 # Camera frames between picked past frames: nuScenes cameras run at 12 Hz, keyframes at
@@ -28,12 +36,16 @@ train_image_aug = dict(type='ImageAug3D', final_size=image_size,
                        flip_prob=0.5, rotation_range=(0.0, 0.0))
 test_image_aug = dict(type='ImageAug3D', final_size=image_size,
                       bottom_crop_range=(0.0, 0.0), test_mode=True)
-# BEV flips as in BEVDet/FB-OCC occupancy training (labels, masks, cameras, ray origins).
-bev_aug = dict(type='BEVAug', flip_x_prob=0.5, flip_y_prob=0.5, rotation_range=(0.0, 0.0))
+# BEV augmentation as SparseOcc's BEVAug: rotation in +-22.5 degrees and x / y flips
+# (labels, masks, cameras, ray origins).
+bev_aug = dict(type='BEVAug', flip_x_prob=0.5, flip_y_prob=0.5, rotation_range=(-22.5, 22.5))
 # DepthNet supervision: nearest LiDAR depth per 16 x 16 pixel cell, 1-45 m.
 depth_target = dict(type='LiDARDepthTarget', stride=16, depth_range=(1.0, 45.0), load_dim=5)
 
 color_order = 'rgb'
+# Photometric distortion of every view (SparseOcc's img_color_aug: mmdet's
+# PhotoMetricDistortion defaults).
+photometric_aug = dict(type='MultiViewPhotoMetricDistortion', color_order=color_order)
 # For the model's data_preprocessor (Det3DDataPreprocessor): ImageNet statistics in the
 # loader's channel order (RGB), no channel swap.
 img_norm_cfg = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
@@ -44,6 +56,7 @@ train_pipeline = [
          color_order=color_order),
     dict(type='LoadOccupancy'),
     train_image_aug,
+    photometric_aug,
     bev_aug,
     depth_target,
     dict(type='PackOccInputs'),

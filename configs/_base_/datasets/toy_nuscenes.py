@@ -27,6 +27,7 @@ train_pipeline = [
          color_order={{_base_.color_order}}),
     dict(type='LoadOccupancy'),
     train_image_aug,
+    {{_base_.photometric_aug}},
     {{_base_.bev_aug}},
     depth_target,
     dict(type='PackOccInputs'),

@@ -1,4 +1,0 @@
-"""Geometry-guided sparse voxel proposal."""
-from .sparse_voxel_proposal import SparseVoxelProposal
-
-__all__ = ['SparseVoxelProposal']
