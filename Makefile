@@ -4,11 +4,13 @@
 #   make check-cuda  compile the CUDA kernels in a separate CUDA-torch venv (no GPU needed)
 #   make bench       ray-casting / RayIoU benchmark
 #   make bench-ops   compiled ops (voxel pooling, multi-view sampling, ray casting) vs references
+#   make device-wheels           fill .whl/ with the wheels the GPU machine lacks (docs/gpu.md)
+#   make device-check OUT=DIR    the GPU machine's check (DEVICE_CHECK_DRY=1: its dry run here)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 CSRC := $(wildcard models/csrc/*.cpp models/csrc/*.h models/csrc/*.cu)
 
-.PHONY: install build test demo check-cuda bench bench-ops clean
+.PHONY: install build test demo check-cuda bench bench-ops device-wheels device-check clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -42,6 +44,13 @@ bench-ops: build
 
 check-cuda:
 	bash tools/check_cuda_build.sh
+
+device-wheels:
+	bash tools/device_wheels.sh
+
+OUT ?= device-check-out
+device-check:
+	bash tools/device_check.sh $(OUT)
 
 clean:
 	rm -rf build models/_C*.so $(VENV)/.ext-built

@@ -1,4 +1,5 @@
 """tools/timing.py on the toy config with random inputs."""
+import json
 import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -13,3 +14,15 @@ def test_timing_on_random_inputs_reports_latency_and_memory(tools, capsys):
     assert result['latency_ms'] > 0 and result['fps'] > 0
     assert result['peak_memory_mb'] > 0 and result['memory_kind'] == 'CPU peak RSS'
     assert 'ms / sample' in out and 'FPS' in out and 'peak memory' in out
+
+
+def test_timing_under_bfloat16_autocast_writes_json(tools, tmp_path, capsys):
+    path = tmp_path / 'timing.json'
+    result = tools.timing.main(['--config', os.path.join(ROOT, 'configs', 'toy_gdocc.py'),
+                                '--samples', '1', '--warmup', '0', '--device', 'cpu',
+                                '--random', '--amp', 'bfloat16', '--json', str(path),
+                                '--no-progress'])
+    assert result['precision'] == 'bfloat16'
+    assert 'bfloat16' in capsys.readouterr().out
+    with open(path) as f:
+        assert json.load(f) == result

@@ -13,6 +13,9 @@ extension has CUDA kernels.
 - ray casting: 8 origins x 14,040 LiDAR-like rays through a 200 x 200 x 16 synthetic scene
   (no backward).
 
+Each case's closures return what they computed (the forward output; the leaf gradients after
+forward + backward), so tools/device_check.py compares devices on the same cases.
+
 Usage: python tools/benchmark_ops.py [--repeat 5] [--threads N] [--small] [--device cuda]
     [--json results.json]
 (``--small``: a 100 x 100 x 8 grid of 0.8 m voxels and a quarter of the queries; ``--device``:
@@ -94,7 +97,7 @@ def voxel_pooling_case(device, small):
 
     def forward(impl):
         with torch.no_grad():
-            voxel_pooling(depth, context, *ranks, grid_shape, impl=impl)
+            return voxel_pooling(depth, context, *ranks, grid_shape, impl=impl)
 
     leaves = (depth.clone().requires_grad_(), context.clone().requires_grad_())
 
@@ -102,6 +105,7 @@ def voxel_pooling_case(device, small):
         for leaf in leaves:
             leaf.grad = None
         voxel_pooling(*leaves, *ranks, grid_shape, impl=impl).backward(grad)
+        return tuple(leaf.grad for leaf in leaves)
 
     return info, forward, forward_backward
 
@@ -120,7 +124,7 @@ def multiview_sampling_case(device, small):
 
     def forward(impl):
         with torch.no_grad():
-            multiview_sampling(features, pts, view_index, weights, impl=impl)
+            return multiview_sampling(features, pts, view_index, weights, impl=impl)
 
     leaves = [f.clone().requires_grad_() for f in features]
     leaf_pts, leaf_weights = pts.clone().requires_grad_(), weights.clone().requires_grad_()
@@ -129,6 +133,7 @@ def multiview_sampling_case(device, small):
         for leaf in (*leaves, leaf_pts, leaf_weights):
             leaf.grad = None
         multiview_sampling(leaves, leaf_pts, view_index, leaf_weights, impl=impl).backward(grad)
+        return tuple(leaf.grad for leaf in (*leaves, leaf_pts, leaf_weights))
 
     return info, forward, forward_backward
 
@@ -148,7 +153,7 @@ def ray_cast_case(device, small):
     info = f'{len(origins)} origins x {len(rays)} rays, grid {tuple(occupied.shape)}'
 
     def forward(impl):
-        ray_cast(occupied, ray_origins, ray_dirs, GRID_MIN, VOXEL_SIZE, impl=impl)
+        return ray_cast(occupied, ray_origins, ray_dirs, GRID_MIN, VOXEL_SIZE, impl=impl)
 
     return info, forward, None
 
