@@ -18,8 +18,9 @@ def test_lock_pins_the_stack_but_not_torch_or_its_own_dependencies(tools):
     pins = dict(line.split('==') for line in tools.lock_requirements.lock_lines())
     assert pins['mmcv'] == '2.1.0' and pins['mmdet3d'] == '1.4.0'
     assert pins['mmengine'] == '0.10.7' and pins['numpy'].startswith('1.')
-    assert 'numba' in pins and 'pillow' in pins and 'setuptools' in pins
-    for name in ('torch', 'pip', 'gdocc'):
+    assert 'numba' in pins and 'pillow' in pins
+    # setuptools stays out: torch's wheel and mmcv's source build ask for incompatible ranges
+    for name in ('torch', 'pip', 'setuptools', 'gdocc'):
         assert name not in pins
     assert not [name for name in pins if name.startswith(('nvidia-', 'triton'))]
     assert 'sympy' not in pins  # only torch needs it
