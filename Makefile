@@ -2,6 +2,7 @@
 #   make test        set up .venv, build the compiled ops, run the test suite
 #   make demo        the main job on the embedded default (see README)
 #   make check-cuda  compile the CUDA kernels in a separate CUDA-torch venv (no GPU needed)
+#   make lint        ruff (ruff.toml) and isort (.isort.cfg) over the whole tree
 #   make bench       ray-casting / RayIoU benchmark
 #   make bench-ops   compiled ops (voxel pooling, multi-view sampling, ray casting) vs references
 #   make device-wheels           fill .whl/ with the wheels the GPU machine lacks (docs/gpu.md)
@@ -10,7 +11,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CSRC := $(wildcard models/csrc/*.cpp models/csrc/*.h models/csrc/*.cu)
 
-.PHONY: install build test demo check-cuda bench bench-ops device-wheels device-check clean
+.PHONY: install build test lint demo check-cuda bench bench-ops device-wheels device-check clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -32,6 +33,14 @@ build: $(VENV)/.ext-built
 
 test: build
 	$(PY) -m pytest -q tests
+
+$(VENV)/.lint-tools: requirements/lint.txt | $(PY)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements/lint.txt
+	touch $@
+
+lint: $(VENV)/.lint-tools
+	$(VENV)/bin/ruff check .
+	$(PY) -m isort --check-only --diff .
 
 demo: build
 	PY=$(PY) bash tools/demo.sh

@@ -8,13 +8,16 @@ so adding an op means adding its source files, nothing else.
 """
 import glob
 import os
-
 from setuptools import find_packages, setup
-from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
 
 import torch
+from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
 
 CSRC = os.path.join('models', 'csrc')
+# The packages, ground floor first (docs/layout.md).
+ROOMS = ('core', 'loaders', 'models', 'evaluation', 'engine')
+# The toy world generator: a package of its own, independent of the rooms (its README).
+TOY_WORLD = 'toy_nuscenes'
 
 
 def want_cuda():
@@ -43,8 +46,8 @@ setup(
     name='gdocc',
     version='0.1.0',
     description='GD-OCC: geometry-driven 3D occupancy prediction (Occ3D-nuScenes)',
-    packages=find_packages(include=['models', 'models.*', 'loaders', 'loaders.*', 'engine',
-                                    'engine.*']),
+    packages=find_packages(include=[f'{name}{tail}' for name in ROOMS + (TOY_WORLD,)
+                                    for tail in ('', '.*')]),
     ext_modules=[make_extension()],
     cmdclass={'build_ext': BuildExtension.with_options(use_ninja=True)},
     python_requires='>=3.9',

@@ -21,7 +21,7 @@ from mmengine.runner import Runner
 import engine  # noqa: F401 -- registers the runtime's hooks, loop and sampler
 from engine.config import amp_fallback, apply_total_batch_size, configure_training
 from engine.hooks import LAST_CHECKPOINT_FILE, NonFiniteLossError, TrainingInterrupted
-from models.runtime import fail, prepare_config, require_checkpoint, require_data_roots
+from engine.runtime import fail, prepare_config, require_checkpoint, require_data_roots
 
 
 def parse_args(argv=None):

@@ -17,8 +17,8 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 import engine  # noqa: F401 -- registers SavePredictionHook, ProgressBarHook
+from engine.runtime import fail, prepare_config, require_checkpoint, require_data_roots
 from engine.weights import WeightsMismatchError, load_weights
-from models.runtime import fail, prepare_config, require_checkpoint, require_data_roots
 
 
 def parse_args(argv=None):

@@ -10,12 +10,13 @@ Examples::
 
 ``--config --weights`` runs the model (mmengine's Runner builds it and its test dataloader;
 the checkpoint loads strictly unless ``--non-strict``; headless, CPU or GPU) on the first
-``--num`` samples of the config's test split and draws its predictions. ``--data-root --pred-dir`` draws saved predictions
-instead: for each of the first ``--num`` keyframes of ``--ann-file`` (relative to
-``--data-root`` unless absolute) that has a prediction ``<pred-dir>/<sample_token>.npz`` (key
-``pred``, uint8 [200, 200, 16], 17 = free, the format ``tools/ray_metrics.py`` scores and
-``val.py --save-pred`` writes). Either way it writes
-``<viz-dir>/<sample_token>.png`` (atomically: temporary file + rename) holding, top to bottom:
+``--num`` samples of the config's test split and draws its predictions.
+``--data-root --pred-dir`` draws saved predictions instead: for each of the first ``--num``
+keyframes of ``--ann-file`` (relative to ``--data-root`` unless absolute) that has a
+prediction ``<pred-dir>/<sample_token>.npz`` (key ``pred``, uint8 [200, 200, 16], 17 = free,
+the format ``tools/ray_metrics.py`` scores and ``val.py --save-pred`` writes). Either way it
+writes ``<viz-dir>/<sample_token>.png`` (atomically: temporary file + rename) holding, top
+to bottom:
 
 * the six camera images, FRONT_LEFT / FRONT / FRONT_RIGHT over BACK_LEFT / BACK / BACK_RIGHT;
 * the prediction (left) and the ground truth (right, the info's ``occ_path``) rendered in
@@ -43,21 +44,16 @@ are those of one process. There ``--num`` must be spelled ``--num-samples``: tor
 ``--num`` for an abbreviation of its own ``--numa-binding``.
 """
 import argparse
-import importlib.util
 import os
-import sys
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from loaders.atomic_file import atomic_path  # noqa: E402
-from loaders.errors import DataFileError, missing_file  # noqa: E402
-from loaders.grid_io import load_npz_grids  # noqa: E402
-from loaders.occ3d import (FREE_LABEL, GRID_MIN, GRID_SHAPE, OCC3D_CLASS_NAMES,  # noqa: E402
-                           VOXEL_SIZE)
+from core.atomic_file import atomic_path
+from core.errors import DataFileError, missing_file
+from core.grid_io import load_npz_grids
+from core.infos import load_info_file
+from core.occ3d import FREE_LABEL, GRID_MIN, GRID_SHAPE, OCC3D_CLASS_NAMES, VOXEL_SIZE
+from evaluation.prediction_folder import index_predictions
 
 # Occ3D / SparseOcc-like class colours (RGB), index = label; 17 (free) is never drawn.
 PALETTE = np.array([
@@ -94,15 +90,6 @@ VIEW_TARGET = (12.0, 0.0, -2.0)
 VIEW_HFOV_DEG = 75.0
 LIGHT = np.array([-0.4, 0.5, 1.0]) / np.linalg.norm([-0.4, 0.5, 1.0])
 EGO_SIZE = (4.1, 1.8)  # length (x), width (y) in metres, for the BEV marker
-
-
-def _load_ray_metrics():
-    """``tools/ray_metrics.py`` as a module (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        'gdocc_viz_ray_metrics', os.path.join(ROOT, 'tools', 'ray_metrics.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def layout(width):
@@ -380,10 +367,10 @@ def predict_with_model(args, prog):
     import torch
     from mmengine.runner import Runner
     from torch.utils.data import DataLoader, Subset
-
-    from engine.weights import WeightsMismatchError, load_weights
-    from models.runtime import prepare_config, require_checkpoint, require_data_roots
     from tqdm import tqdm
+
+    from engine.runtime import prepare_config, require_checkpoint, require_data_roots
+    from engine.weights import WeightsMismatchError, load_weights
 
     cfg = prepare_config(types.SimpleNamespace(config=args.config, work_dir=args.work_dir,
                                                cfg_options=args.cfg_options))
@@ -428,7 +415,6 @@ def main(argv=None):
         raise SystemExit(f'{prog} --num must be at least 1, got {args.num}')
     if args.width < MIN_WIDTH:
         raise SystemExit(f'{prog} --width must be at least {MIN_WIDTH}, got {args.width}')
-    ray_metrics = _load_ray_metrics()
     rank, world_size = rank_and_world_size()
     if args.config or args.weights:
         if not (args.config and args.weights):
@@ -447,7 +433,7 @@ def main(argv=None):
         ann_file = args.ann_file if os.path.isabs(args.ann_file) else os.path.join(
             data_root, args.ann_file)
         try:
-            preds = ray_metrics.index_predictions(args.pred_dir)
+            preds = index_predictions(args.pred_dir)
         except (FileNotFoundError, DataFileError) as exc:
             raise SystemExit(f'{prog} {exc}')
         source = f'{args.pred_dir!r}'
@@ -455,7 +441,7 @@ def main(argv=None):
         load_pred = lambda token: load_npz_grids(  # noqa: E731
             preds[token], ['pred'], 'prediction')['pred']
     try:
-        infos = ray_metrics.load_infos(ann_file, data_root)
+        infos = load_info_file(ann_file, data_root)[1]
     except (FileNotFoundError, DataFileError) as exc:
         raise SystemExit(f'{prog} {exc}')
     chosen = [info for info in infos if info['token'] in preds][:args.num]

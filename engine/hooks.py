@@ -5,13 +5,14 @@ import signal
 
 import numpy as np
 import torch
-from mmdet3d.registry import HOOKS
-from mmengine.dist import (all_gather_object, all_reduce, barrier, get_world_size,
-                           is_main_process)
+from mmengine.dist import all_gather_object, all_reduce, barrier, get_world_size, is_main_process
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.model import is_model_wrapper
 
-from loaders.atomic_file import atomic_path
+from mmdet3d.registry import HOOKS
+
+from core.atomic_file import atomic_path
+
 from .loops import RNG_STATES_KEY, get_rng_state
 
 LAST_CHECKPOINT_FILE = 'last_checkpoint'  # mmengine's pointer that ``resume`` follows

@@ -3,9 +3,10 @@ import random
 
 import numpy as np
 import torch
-from mmdet3d.registry import LOOPS
 from mmengine.dist import get_rank
 from mmengine.runner import EpochBasedTrainLoop
+
+from mmdet3d.registry import LOOPS
 
 from .samplers import ResumableSampler
 

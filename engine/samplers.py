@@ -1,6 +1,7 @@
 """Data samplers of the training runtime."""
-from mmdet3d.registry import DATA_SAMPLERS
 from torch.utils.data import Sampler
+
+from mmdet3d.registry import DATA_SAMPLERS
 
 
 @DATA_SAMPLERS.register_module()

@@ -10,9 +10,10 @@ import math
 
 import numpy as np
 import torch
+
 from mmdet3d.structures import Det3DDataSample
 
-from .occ3d import FREE_LABEL, GRID_SHAPE
+from core.occ3d import FREE_LABEL, GRID_SHAPE
 
 
 def camera_rig(num_cams, width, height):

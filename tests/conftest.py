@@ -139,6 +139,7 @@ def gdocc_weights(small_gdocc_config, tmp_path_factory):
     import torch
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
+
     from mmdet3d.registry import MODELS
 
     cfg = Config.fromfile(small_gdocc_config)

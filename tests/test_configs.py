@@ -46,7 +46,9 @@ def test_config_builds_through_the_registries(path):
 
 @pytest.mark.parametrize('path', BASES, ids=lambda p: os.path.relpath(p, ROOT))
 def test_base_fragment_loads_and_builds(path):
-    import loaders, models  # noqa: F401 -- the evaluation / runtime fragments import nothing
+    import evaluation  # noqa: F401 -- the fragments import nothing
+    import loaders  # noqa: F401
+    import models  # noqa: F401
     _build_all(Config.fromfile(path))
 
 
@@ -58,7 +60,7 @@ def test_dataset_evaluation_and_runtime_bases_combine(tmp_path, dataset):
                   '{BASE}/default_runtime.py']
     """))
     cfg = Config.fromfile(str(path))
-    assert cfg.custom_imports.imports == ['models', 'loaders']
+    assert cfg.custom_imports.imports == ['models', 'loaders', 'evaluation']
     assert cfg.default_scope == 'mmdet3d' and cfg.val_evaluator.type == 'OccupancyMetric'
     assert len(cfg.occ_class_names) == 18 and cfg.occ_class_names[-1] == 'free'
     assert _build_all(cfg) == 5  # 3 datasets, 2 evaluators
@@ -66,7 +68,8 @@ def test_dataset_evaluation_and_runtime_bases_combine(tmp_path, dataset):
 
 def test_unknown_metric_type_is_a_clear_error():
     from mmdet3d.registry import METRICS
-    import loaders  # noqa: F401
+
+    import evaluation  # noqa: F401
     init_default_scope('mmdet3d')
     with pytest.raises(KeyError, match='NoSuchMetric'):
         METRICS.build(dict(type='NoSuchMetric'))

@@ -8,7 +8,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = """
-custom_imports = dict(imports=['models', 'loaders', 'tiny_occ'], allow_failed_imports=False)
+custom_imports = dict(imports=['models', 'loaders', 'evaluation', 'tiny_occ'],
+                      allow_failed_imports=False)
 default_scope = 'mmdet3d'
 model = dict(type='TinyOccModel')
 dataset = dict(type='TinyOccDataset', num_samples=4)

@@ -61,8 +61,8 @@ def test_val_one_and_two_processes_agree(small_gdocc_config, toy_root, tools, tm
     # A corrupted-ground-truth oracle: non-trivial metrics at no model cost.
     config = tmp_path / 'oracle.py'
     config.write_text(f"_base_ = [{small_gdocc_config!r}]\n"
-                      "custom_imports = dict(imports=['models', 'loaders', 'train_probe'], "
-                      "allow_failed_imports=False)\n"
+                      "custom_imports = dict(imports=['models', 'loaders', 'evaluation', "
+                      "'train_probe'], allow_failed_imports=False)\n"
                       "model = dict(_delete_=True, type='NoisyOracleOccModel')\n")
     weights = tmp_path / 'oracle.pth'
     torch.save(dict(state_dict=dict(unused=torch.zeros(1)), meta=dict()), weights)

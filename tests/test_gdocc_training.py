@@ -25,8 +25,8 @@ def _probed(config, probe_dir, signal_at_iter=None):
     path = f'{probe_dir}.py'
     with open(path, 'w') as f:
         f.write(f"_base_ = [{config!r}]\n"
-                f"custom_imports = dict(imports=['models', 'loaders', 'train_probe'], "
-                f"allow_failed_imports=False)\n"
+                f"custom_imports = dict(imports=['models', 'loaders', 'evaluation', "
+                f"'train_probe'], allow_failed_imports=False)\n"
                 f"custom_hooks = [dict(type='TrainProbeHook', out_dir={str(probe_dir)!r}, "
                 f"signal_at_iter={signal_at_iter})]\n")
     return path

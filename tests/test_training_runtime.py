@@ -18,7 +18,7 @@ from engine.config import (amp_fallback, apply_total_batch_size, check_checkpoin
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = """
-custom_imports = dict(imports=['models', 'loaders', 'tiny_occ', 'train_probe'],
+custom_imports = dict(imports=['models', 'loaders', 'evaluation', 'tiny_occ', 'train_probe'],
                       allow_failed_imports=False)
 default_scope = 'mmdet3d'
 model = dict(type='TinyOccModel')
@@ -205,6 +205,7 @@ def test_per_module_lr_multipliers_reach_the_optimizer():
     the learning rate of the named submodules of GD-OCC."""
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
+
     from mmdet3d.registry import MODELS
 
     cfg = Config.fromfile(os.path.join(ROOT, 'configs', 'toy_gdocc.py'))

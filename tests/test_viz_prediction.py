@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import viz_prediction
-from loaders.occ3d import FREE_LABEL, GRID_SHAPE
+from core.occ3d import FREE_LABEL, GRID_SHAPE
 
 pytestmark = pytest.mark.toy_world
 

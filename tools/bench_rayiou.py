@@ -13,9 +13,8 @@ import time
 import numpy as np
 import torch
 
-from synthetic_scenes import make_scene
-
-from loaders import ray_metrics
+from evaluation import ray_metrics
+from evaluation.synthetic_scenes import make_scene
 from models.ops import backend
 
 VAL_SAMPLES = 6019

@@ -24,19 +24,13 @@ only that device; ``--json``: the rows also as a list of dicts).
 import argparse
 import json
 import math
-import os
 import statistics
-import sys
 import time
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from models.ops import (backend, multiview_sampling, ray_cast, voxel_pooling,  # noqa: E402
-                        voxel_pooling_prepare)
+from models.ops import backend, multiview_sampling, ray_cast, voxel_pooling, voxel_pooling_prepare
 
 
 def _sync(device):
@@ -141,10 +135,9 @@ def multiview_sampling_case(device, small):
 def ray_cast_case(device, small):
     del small  # ray casting always runs on the Occ3D grid
     # Imported here: the loaders package needs the full stack (mmdet3d), the other ops don't.
-    from synthetic_scenes import make_scene
-
-    from loaders import ray_metrics
-    from loaders.occ3d import FREE_LABEL, GRID_MIN, VOXEL_SIZE
+    from core.occ3d import FREE_LABEL, GRID_MIN, VOXEL_SIZE
+    from evaluation import ray_metrics
+    from evaluation.synthetic_scenes import make_scene
     semantics, origins = make_scene(np.random.default_rng(0))
     occupied = torch.from_numpy(semantics != FREE_LABEL).to(device)
     rays = ray_metrics.LIDAR_RAYS

@@ -13,18 +13,14 @@ Example::
 """
 import argparse
 import os
-import sys
 
 import numpy as np
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(TOOLS), TOOLS]
-
-from loaders.atomic_file import atomic_path  # noqa: E402
-from loaders.errors import DataFileError  # noqa: E402
-from loaders.grid_io import load_npz_grids  # noqa: E402
-from loaders.occ3d import GRID_SHAPE, OCC3D_CLASS_NAMES  # noqa: E402
-from ray_metrics import load_infos  # noqa: E402
+from core.atomic_file import atomic_path
+from core.errors import DataFileError
+from core.grid_io import load_npz_grids
+from core.infos import load_info_file
+from core.occ3d import GRID_SHAPE, OCC3D_CLASS_NAMES
 
 
 def most_frequent_labels(data_root, infos, progress=True):
@@ -51,8 +47,8 @@ def main(argv=None):
     parser.add_argument('--no-progress', action='store_true')
     args = parser.parse_args(argv)
     try:
-        train = load_infos(os.path.join(args.data_root, args.train_ann), args.data_root)
-        val = load_infos(os.path.join(args.data_root, args.val_ann), args.data_root)
+        train = load_info_file(os.path.join(args.data_root, args.train_ann), args.data_root)[1]
+        val = load_info_file(os.path.join(args.data_root, args.val_ann), args.data_root)[1]
         pred = most_frequent_labels(args.data_root, train, progress=not args.no_progress)
     except (FileNotFoundError, DataFileError) as exc:
         raise SystemExit(f'blind_baseline: error: {exc}')

@@ -24,15 +24,12 @@ import argparse
 import json
 import os
 import pickle
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from loaders.atomic_file import atomic_path  # noqa: E402
-from loaders.ego_pose import invert_pose, pose_matrix  # noqa: E402
-from loaders.occ3d import NUSCENES_CAMERAS  # noqa: E402
+from core.atomic_file import atomic_path
+from core.ego_pose import invert_pose, pose_matrix
+from core.occ3d import NUSCENES_CAMERAS
 
 INFO_VERSION = 1
 TOY_SPLIT_FILE = 'toy_split.json'

@@ -11,9 +11,8 @@ import argparse
 
 import numpy as np
 
-from synthetic_scenes import CLASS, FREE, make_scene
-
-from loaders import Metric_mIoU, main_rayiou
+from evaluation import Metric_mIoU, main_rayiou
+from evaluation.synthetic_scenes import CLASS, FREE, make_scene
 
 STATIC = [CLASS[n] for n in ('road', 'sidewalk', 'terrain', 'manmade', 'vegetation')]
 

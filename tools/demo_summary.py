@@ -14,12 +14,9 @@ truth).
 import argparse
 import json
 import math
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from loaders.atomic_file import write_json_atomic  # noqa: E402
+from core.atomic_file import write_json_atomic
 
 MODEL_KEYS = ('RayIoU', 'RayIoU@1', 'RayIoU@2', 'RayIoU@4', 'mIoU')
 BASELINE_KEYS = ('RayIoU', 'mIoU')

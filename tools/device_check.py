@@ -19,7 +19,7 @@ Steps, each timed, each recorded whatever happens to the others:
 - ``train_iteration``: ``model.train_step`` of the config at batch 1 under AMP (mmengine's
   ``AmpOptimWrapper``, float16 with loss scaling), three iterations: every loss finite,
   peak memory, seconds per iteration after the first;
-- ``rayiou``: synthetic scenes (``tools/synthetic_scenes.py``) and a perturbed prediction of
+- ``rayiou``: synthetic scenes (``evaluation.synthetic_scenes``) and a perturbed prediction of
   each, cast through the CUDA ray-casting kernel and through the CPU kernel: the per-class
   ray counts must be equal.
 
@@ -42,12 +42,10 @@ import xml.etree.ElementTree as ElementTree
 import numpy as np
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, 'tools'))
-sys.path.insert(0, ROOT)
+from core.atomic_file import write_json_atomic
+from models.ops import backend
 
-from loaders.atomic_file import write_json_atomic  # noqa: E402
-from models.ops import backend  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 PAPER_CONFIG = 'configs/r50_nuimg_704x256_8f.py'
 OPS = ('voxel_pooling_forward', 'multiview_sampling_forward', 'ray_cast')
@@ -127,8 +125,9 @@ class Check:
     def environment(self):
         import mmcv
         import mmdet
-        import mmdet3d
         import mmengine
+
+        import mmdet3d
         info = dict(python=platform.python_version(), torch=torch.__version__,
                     numpy=np.__version__, mmcv=mmcv.__version__, mmengine=mmengine.__version__,
                     mmdet=mmdet.__version__, mmdet3d=mmdet3d.__version__,
@@ -160,6 +159,7 @@ class Check:
                     report=os.path.basename(report), **counts)
 
     def op_parity(self):
+        # The sibling script's cases (tools/ is the script's directory, first on sys.path).
         import benchmark_ops
         cpu, small = torch.device('cpu'), self.dry
         rows, passed = [], True
@@ -204,7 +204,8 @@ class Check:
             with open(path) as f:
                 result[key] = json.load(f)
         if not self.dry:
-            cpu = {(row['op'], row['passes']): row['compiled_ms'] for row in result['cpu_2_threads']}
+            cpu = {(row['op'], row['passes']): row['compiled_ms']
+                   for row in result['cpu_2_threads']}
             for row in result['cuda']:
                 row['cpu_2_threads_ms'] = cpu.get((row['op'], row['passes']))
                 if row['cpu_2_threads_ms']:
@@ -233,12 +234,13 @@ class Check:
         return result
 
     def train_iteration(self):
-        from mmdet3d.registry import MODELS
         from mmengine.optim import build_optim_wrapper
         from mmengine.registry import init_default_scope
 
+        from mmdet3d.registry import MODELS
+
+        from engine.runtime import load_config
         from loaders.synthetic_batch import packed_sample
-        from models.runtime import load_config
         cfg = load_config(self.config)
         init_default_scope(cfg.get('default_scope', 'mmdet3d'))
         torch.manual_seed(0)
@@ -286,11 +288,10 @@ class Check:
         return result
 
     def rayiou(self):
-        from synthetic_scenes import make_scene
-
-        from loaders.occ3d import FREE_LABEL
-        from loaders.ray_metrics import (GroundTruthRayCache, cast_pred_and_gt,
-                                         rayiou_counts, rayiou_from_counts)
+        from core.occ3d import FREE_LABEL
+        from evaluation.ray_metrics import (GroundTruthRayCache, cast_pred_and_gt, rayiou_counts,
+                                            rayiou_from_counts)
+        from evaluation.synthetic_scenes import make_scene
         scenes = 2 if self.dry else 16
         rng = np.random.default_rng(0)
         samples = []

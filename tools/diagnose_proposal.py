@@ -28,18 +28,12 @@ Example::
         --weights work_dirs/demo/train/epoch_12.pth --num 10
 """
 import argparse
-import os
-import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from models.runtime import (allow_mmengine_checkpoints, fail, load_config,  # noqa: E402
-                            require_checkpoint)
-
+from engine.runtime import allow_mmengine_checkpoints, fail, load_config, require_checkpoint
 
 GROUND_CLASSES = (11, 12, 13, 14)   # driveable_surface, other_flat, sidewalk, terrain
 CHILDREN = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)])
@@ -146,8 +140,9 @@ def diagnose(cfg, weights, num_samples, dilation=2, progress=True):
     from mmengine.runner import load_checkpoint
     from tqdm import tqdm
 
-    from loaders.ray_metrics import main_rayiou
     from mmdet3d.registry import DATASETS, MODELS
+
+    from evaluation.ray_metrics import main_rayiou
 
     init_default_scope('mmdet3d')
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
@@ -186,7 +181,7 @@ def diagnose(cfg, weights, num_samples, dilation=2, progress=True):
 
 def report(result):
     """The printed tables of :func:`diagnose`'s result."""
-    from loaders.occ3d import OCC3D_CLASS_NAMES
+    from core.occ3d import OCC3D_CLASS_NAMES
     lines = []
     for s, (positives, candidates, kept) in enumerate(result['stages']):
         lines.append(f'stage {s} (height index 0..{len(positives) - 1}): targets / '

@@ -10,62 +10,7 @@ Example::
 The output loads with ``NuScenes('v1.0-trainval', dataroot=DIR)``; the split
 of scenes into train / val is in ``DIR/toy_split.json``.
 """
-from __future__ import annotations
-
-import argparse
-import os
-import signal
-import sys
-from pathlib import Path
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from toy_nuscenes.dataset import Options, generate, validate  # noqa: E402
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument('--out', required=True, type=Path, help='output dataset root (DIR)')
-    p.add_argument('--scenes', type=int, default=10, help='number of scenes')
-    p.add_argument('--frames-per-scene', type=int, default=10, help='keyframes (2 Hz) per scene')
-    p.add_argument('--sweeps', type=int, default=2, help='camera sweeps between consecutive keyframes')
-    p.add_argument('--image-size', type=int, nargs=2, default=(800, 450), metavar=('W', 'H'),
-                   help='camera image width and height in pixels')
-    p.add_argument('--seed', type=int, default=0, help='world seed')
-    p.add_argument('--val-scenes', type=int, default=None,
-                   help='scenes (taken from the end) listed as val in toy_split.json; default 20%%')
-    p.add_argument('--overwrite', action='store_true', help='replace a non-empty DIR')
-    p.add_argument('--no-progress', action='store_true', help='hide the progress bar')
-    return p
-
-
-def _terminate(signum, frame):
-    # turn SIGTERM into an exception so the partial output is cleaned up
-    raise SystemExit(128 + signum)
-
-
-def main(argv=None) -> dict:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    opts = Options(out=args.out, scenes=args.scenes, frames_per_scene=args.frames_per_scene,
-                   sweeps=args.sweeps, image_size=tuple(args.image_size), seed=args.seed,
-                   val_scenes=args.val_scenes, overwrite=args.overwrite, progress=not args.no_progress)
-    try:
-        validate(opts)
-    except ValueError as exc:
-        parser.error(str(exc))
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        summary = generate(opts)
-    except FileExistsError as exc:
-        raise SystemExit(f'make_toy_nuscenes: error: {exc}')
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    print(f"wrote {summary['out']}: {summary['scenes']} scenes, {summary['keyframes']} keyframes, "
-          f"{summary['images']} images, {summary['annotations']} annotations in {summary['seconds']:.1f} s")
-    return summary
-
+from toy_nuscenes.cli import main
 
 if __name__ == '__main__':
     main()

@@ -36,10 +36,8 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from loaders.synthetic_batch import packed_sample  # noqa: E402
-from models.runtime import allow_mmengine_checkpoints, fail, load_config  # noqa: E402
+from engine.runtime import allow_mmengine_checkpoints, fail, load_config
+from loaders.synthetic_batch import packed_sample
 
 
 def parse_args(argv=None):

@@ -3,12 +3,13 @@ or by SparseOcc (mmdet3d v1.0 + ``gen_sweep_info.py``)."""
 import os
 
 from mmengine.dataset import BaseDataset
+
 from mmdet3d.registry import DATASETS
 
-from ..ego_pose import MAX_RAY_ORIGINS, RAY_ORIGIN_RANGE, ray_origins_of_infos
-from ..errors import missing_file
-from ..infos import load_info_file
-from ..occ3d import OCC3D_CLASS_NAMES
+from core.ego_pose import MAX_RAY_ORIGINS, RAY_ORIGIN_RANGE, ray_origins_of_infos
+from core.errors import missing_file
+from core.infos import load_info_file
+from core.occ3d import OCC3D_CLASS_NAMES
 
 
 @DATASETS.register_module()
@@ -18,7 +19,7 @@ class Occ3DNuScenesDataset(BaseDataset):
     The info file (``ann_file``, relative to ``data_root`` unless absolute) is the pickle
     ``dict(metainfo=..., data_list=[info, ...])`` of ``tools/create_data.py`` or SparseOcc's
     ``dict(infos=[...], metadata=...)`` (layout detected and converted in memory, scene
-    names from the Occ3D folder ``occ_dir``; see ``loaders.infos``). It is read on first use
+    names from the Occ3D folder ``occ_dir``; see ``core.infos``). It is read on first use
     (``lazy_init=True`` by default), so configs build without the data; a missing data root
     or info file then raises ``FileNotFoundError`` naming the path, any other layout one
     ``DataFileError`` naming the two it understands.

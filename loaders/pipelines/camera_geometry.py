@@ -28,7 +28,7 @@ Augmentations only ever change ``img_aug`` / ``bev_aug`` and call
 """
 import numpy as np
 
-from ..ego_pose import invert_pose
+from core.ego_pose import invert_pose
 
 
 def pad_intrinsics(intrinsics):

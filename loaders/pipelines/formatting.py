@@ -2,10 +2,11 @@
 import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
+
 from mmdet3d.registry import TRANSFORMS
 from mmdet3d.structures import Det3DDataSample
 
-from ..ego_pose import invert_pose
+from core.ego_pose import invert_pose
 
 
 @TRANSFORMS.register_module()

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 from mmengine.logging import print_log
 
-from ..errors import DataFileError, missing_file
+from core.errors import DataFileError, missing_file
 
 BACKENDS = ('auto', 'turbojpeg', 'cv2')
 COLOR_ORDERS = ('rgb', 'bgr')
@@ -98,6 +98,7 @@ class JpegDecoder:
                                           'truncated file?)')
         if self.active_backend == 'turbojpeg':
             from turbojpeg import TJPF_BGR, TJPF_RGB
+
             # PyTurboJPEG reports recoverable libjpeg errors as warnings and returns a
             # partly decoded image: treat them as corruption too.
             try:

@@ -4,11 +4,13 @@ import math
 
 import numpy as np
 from mmcv.transforms import BaseTransform
+
 from mmdet3d.registry import TRANSFORMS
 
-from ..errors import DataFileError, missing_file
-from ..grid_io import load_npz_grids
-from ..occ3d import FREE_LABEL, NUSCENES_CAMERAS
+from core.errors import DataFileError, missing_file
+from core.grid_io import load_npz_grids
+from core.occ3d import FREE_LABEL, NUSCENES_CAMERAS
+
 from .camera_geometry import ego2cam_of, pad_intrinsics, project, refresh_projections
 from .jpeg import JpegDecoder
 

@@ -7,6 +7,7 @@ independently. It works on BGR images; RGB views are reversed around it.
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet.datasets.transforms import PhotoMetricDistortion
+
 from mmdet3d.registry import TRANSFORMS
 
 

@@ -6,9 +6,12 @@ import math
 import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
+
 from mmdet3d.registry import TRANSFORMS
 
-from ..occ3d import FREE_LABEL, GRID_MIN, GRID_SHAPE, VOXEL_SIZE
+from core.geometry import voxel_centres, voxel_of
+from core.occ3d import FREE_LABEL, GRID_MIN, GRID_SHAPE, VOXEL_SIZE
+
 from .camera_geometry import image_affine_to_4x4, refresh_projections
 
 
@@ -147,16 +150,15 @@ def warp_grid_bev(grid, bev_aug, fill):
         rotations are exact permutations (the grid is centred on the ego).
     """
     nx, ny = grid.shape[:2]
-    centres_x = GRID_MIN[0] + VOXEL_SIZE * (np.arange(nx) + 0.5)
-    centres_y = GRID_MIN[1] + VOXEL_SIZE * (np.arange(ny) + 0.5)
-    xx, yy = np.meshgrid(centres_x, centres_y, indexing='ij')
+    index = np.stack(np.meshgrid(np.arange(nx), np.arange(ny), indexing='ij'), -1)
+    xx, yy = np.moveaxis(voxel_centres(index, GRID_MIN[:2], VOXEL_SIZE), -1, 0)
     inverse = np.linalg.inv(np.asarray(bev_aug, np.float64)[:2, :2])
     src_x = inverse[0, 0] * xx + inverse[0, 1] * yy
     src_y = inverse[1, 0] * xx + inverse[1, 1] * yy
     # Source coordinates land on voxel centres (+- rounding) for exact cases, so floor
     # picks the right voxel; round-off cannot cross a voxel boundary.
-    i = np.floor((src_x - GRID_MIN[0]) / VOXEL_SIZE).astype(np.int64)
-    j = np.floor((src_y - GRID_MIN[1]) / VOXEL_SIZE).astype(np.int64)
+    i, j = np.moveaxis(voxel_of(np.stack([src_x, src_y], -1), GRID_MIN[:2], VOXEL_SIZE)
+                       .astype(np.int64), -1, 0)
     inside = (i >= 0) & (i < nx) & (j >= 0) & (j < ny)
     out = np.full_like(grid, fill)
     out[inside] = grid[i[inside], j[inside]]

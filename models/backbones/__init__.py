@@ -1,4 +1,4 @@
 """Image encoder (backbone + neck glue)."""
-from .image_encoder import ImageEncoder, rename_checkpoint_keys
+from .image_encoder import ImageEncoder
 
-__all__ = ['ImageEncoder', 'rename_checkpoint_keys']
+__all__ = ['ImageEncoder']

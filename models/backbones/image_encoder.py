@@ -11,27 +11,6 @@ from mmengine.model import BaseModule
 from mmdet3d.registry import MODELS
 
 
-def rename_checkpoint_keys(state_dict, prefix_map):
-    """Renames checkpoint keys by prefix, e.g. to load an mmdet nuImages detector into
-    this encoder: ``{'backbone.': 'img_encoder.backbone.', 'neck.': 'img_encoder.neck.'}``.
-
-    Args:
-        state_dict (dict): name -> tensor (the checkpoint's ``state_dict``).
-        prefix_map (dict): old prefix -> new prefix; the first matching prefix wins.
-
-    Returns:
-        dict: only the renamed entries (keys matching no prefix, e.g. the detector's heads,
-        are dropped).
-    """
-    renamed = {}
-    for key, value in state_dict.items():
-        for old, new in prefix_map.items():
-            if key.startswith(old):
-                renamed[new + key[len(old):]] = value
-                break
-    return renamed
-
-
 @MODELS.register_module()
 class ImageEncoder(BaseModule):
     """Backbone + neck applied to every view.
@@ -43,14 +22,15 @@ class ImageEncoder(BaseModule):
         neck (dict): mmdet neck config, e.g. ``dict(type='mmdet.FPN', in_channels=[512,
             1024, 2048], out_channels=256, num_outs=4)``.
         num_cams (int): cameras per frame.
-        num_grad_frames (int): frames (from the current one) that get gradients; the
-            remaining past frames are encoded under ``torch.no_grad()``. Must be >= 1.
+        num_grad_frames (int, optional): frames (from the current one) that get gradients;
+            the remaining past frames are encoded under ``torch.no_grad()``. Must be >= 1.
+            Default: every frame (SparseOcc's and the paper's setting).
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
-    def __init__(self, backbone, neck, num_cams, num_grad_frames, init_cfg=None):
+    def __init__(self, backbone, neck, num_cams=6, num_grad_frames=None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        if num_grad_frames < 1:
+        if num_grad_frames is not None and num_grad_frames < 1:
             raise ValueError('num_grad_frames must be >= 1 (the current frame trains)')
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck)
@@ -82,7 +62,8 @@ class ImageEncoder(BaseModule):
         if num_views % self.num_cams:
             raise ValueError(f'ImageEncoder: {num_views} views is not frames x '
                              f'{self.num_cams} cameras')
-        split = min(self.num_grad_frames * self.num_cams, num_views)
+        split = num_views if self.num_grad_frames is None else \
+            min(self.num_grad_frames * self.num_cams, num_views)
         levels = self.encode(img[:, :split].flatten(0, 1))
         if split < num_views:
             with torch.no_grad():

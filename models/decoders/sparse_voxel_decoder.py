@@ -41,31 +41,13 @@ from mmengine.model import BaseModule
 
 from mmdet3d.registry import MODELS
 
+from core.geometry import dense_coords, voxel_centres
+
 from ..layers import AdaptiveMixing, DistanceBiasedSelfAttention, VoxelSampling
 
 # The 8 children of voxel (i, j, k) at the next resolution are (2i + a, 2j + b, 2k + c).
 CHILD_OFFSETS = torch.tensor([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)])
 
-
-def voxel_centres(coords, grid_min, voxel_size):
-    """Metric centres of voxels.
-
-    Args:
-        coords (Tensor): int [..., 3] voxel indices (x, y, z).
-        grid_min (sequence of 3 floats): metres of the grid's lowest corner, ego frame.
-        voxel_size (float): voxel edge in metres at the coords' resolution.
-
-    Returns:
-        Tensor: float32 [..., 3] centres in metres (ego frame).
-    """
-    return coords.float().add(0.5).mul(voxel_size).add(coords.new_tensor(grid_min,
-                                                                         dtype=torch.float32))
-
-
-def dense_coords(shape, device):
-    """int64 [X Y Z, 3], every voxel index of a grid in [x, y, z] order (x slowest)."""
-    axes = [torch.arange(n, device=device) for n in shape]
-    return torch.stack(torch.meshgrid(*axes, indexing='ij'), -1).reshape(-1, 3)
 
 
 def gather_dense(dense, coords):

@@ -94,7 +94,8 @@ class GDOcc(Base3DDetector):
     """
 
     def __init__(self, img_encoder, lss, lss_level, implicit, fusion, decoder, occ_head,
-                 stereo_level=None, num_cams=6, loss_mask_key=None, use_lss_volume=True, test_feature_cache=False, feature_cache_views=None,
+                 stereo_level=None, num_cams=6, loss_mask_key=None, use_lss_volume=True,
+                 test_feature_cache=False, feature_cache_views=None,
                  data_preprocessor=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         build = lambda cfg: None if cfg is None else MODELS.build(cfg)  # noqa: E731

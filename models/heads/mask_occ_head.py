@@ -37,7 +37,8 @@ from scipy.optimize import linear_sum_assignment
 
 from mmdet3d.registry import MODELS
 
-from ..decoders.sparse_voxel_decoder import voxel_centres
+from core.geometry import voxel_centres
+
 from ..layers import AdaptiveMixing
 
 

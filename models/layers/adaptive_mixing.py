@@ -7,7 +7,6 @@ channels) plane and a ReLU; a linear layer maps the flattened result back to the
 which it is added to (residual). Because the point mixing spans every sample of every frame,
 this is where a query combines what different frames saw.
 """
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 

@@ -89,8 +89,8 @@ class SemScalLoss(_AffinityLoss):
     """Semantic scene-class affinity loss; see the module docstring.
 
     ``forward(probs [P, C] float softmax probabilities, labels [P] int or counts [P, C]
-    float)`` returns a scalar. Every class present in ``labels`` contributes, the free class included (as in
-    MonoScene, whose class set contains "empty").
+    float)`` returns a scalar. Every class present in ``labels`` contributes, the free class
+    included (as in MonoScene, whose class set contains "empty").
     """
 
     def forward(self, probs, labels):

@@ -12,7 +12,6 @@ import torch
 
 from .backend import choose_impl
 
-
 # SparseOcc's lib/dvr/dvr.cu gives up on a ray after this many voxel steps (kMaxSteps of
 # models/csrc/ray_cast.h).
 MAX_STEPS = 1000

@@ -26,6 +26,8 @@ from collections import namedtuple
 import torch
 from torch.autograd.function import once_differentiable
 
+from core.geometry import voxel_of
+
 from .backend import choose_impl
 
 VoxelPoolingRanks = namedtuple(
@@ -73,7 +75,7 @@ def voxel_pooling_prepare(coords, grid_min, voxel_size, grid_shape):
         raise ValueError('voxel_pooling_prepare: voxel_size must be positive')
     shape = torch.tensor(grid_shape, device=device)
 
-    voxel = ((coords.reshape(-1, 3) - grid_min) / voxel_size).floor()
+    voxel = voxel_of(coords.reshape(-1, 3), grid_min, voxel_size)
     inside = ((voxel >= 0) & (voxel < shape)).all(dim=1)
     ranks_depth = inside.nonzero().squeeze(1)
     voxel = voxel[ranks_depth].long()

@@ -16,13 +16,13 @@ class GatedVolumeFusion(BaseModule):
     keeps the output on the inputs' scale, whatever the gate learns.
 
     Args:
-        channels (int): C of both input volumes and of the output.
+        channels (int): C of both input volumes and of the output (256 in the paper).
         kernel_size (int): odd kernel of the gate's Conv3d (3: the gate sees each voxel's
             neighbourhood; 1: purely per voxel).
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
-    def __init__(self, channels, kernel_size=3, init_cfg=None):
+    def __init__(self, channels=256, kernel_size=3, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if kernel_size % 2 != 1:
             raise ValueError(f'GatedVolumeFusion: kernel_size must be odd, got {kernel_size}')

@@ -14,12 +14,13 @@ Frames and conventions:
   to ``(u d, v d, d, 1)`` of view v (past frames included, so ego motion is already inside
   the matrices); views are frame-major, ``view = t * num_cams + camera``, frame 0 current.
 - Feature sampling follows :func:`models.utils.multiview_sample.project_points`
-  (normalised ``((u + 0.5) / W, (v + 0.5) / H)``, [0, 1] = inside the image), so both stages read the same
-  image positions. In each frame a point reads the first camera that has it in front
-  (d > eps) and inside the image; frames that see it are averaged.
+  (normalised ``((u + 0.5) / W, (v + 0.5) / H)``, [0, 1] = inside the image), so both
+  stages read the same image positions. In each frame a point reads the first camera that
+  has it in front (d > eps) and inside the image; frames that see it are averaged.
 - The depth lookup uses the same positions, which match the LSS convention
-  (``models/view_transforms/lss.py``): pixel centres at integer (u, v), feature cell j of stride s centred at pixel ``j s + (s - 1) / 2``,
-  depth bin k of ``depth_bins = (d_min, d_max, step)`` centred at ``d_min + (k + 0.5) step``.
+  (``models/view_transforms/lss.py``): pixel centres at integer (u, v), feature cell j of
+  stride s centred at pixel ``j s + (s - 1) / 2``, depth bin k of
+  ``depth_bins = (d_min, d_max, step)`` centred at ``d_min + (k + 0.5) step``.
   The lookup is bilinear in (u, v) between cell centres (clamped at the border cells) and
   linear in depth between bin centres (clamped to the first / last bin inside
   [d_min, d_max)); depths outside [d_min, d_max) get probability 0.
@@ -30,10 +31,12 @@ Frames and conventions:
 """
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmdet3d.registry import MODELS
+
+from core.geometry import dense_coords, voxel_centres
+from core.occ3d import GRID_MIN
 
 from ..ops.multiview_sampling import multiview_sampling, to_sampling_layout
 from ..utils.multiview_sample import current_frame_depth_weight, project_points
@@ -42,6 +45,10 @@ from ..utils.multiview_sample import current_frame_depth_weight, project_points
 @MODELS.register_module()
 class ImplicitViewTransform(BaseModule):
     """Voxel queries that sample multi-view, multi-scale image features, depth-weighted.
+
+    The defaults are the paper setting: 256 channels, the decoder's coarsest grid (25 x 25 x
+    2 voxels of 3.2 m over the Occ3D range), 4 points in each of 4 groups over 4 FPN levels,
+    offsets up to one voxel, the LSS branch's 88 bins over 1-45 m.
 
     Args:
         embed_dims (int): C of the queries, the image features and the output volume.
@@ -52,8 +59,9 @@ class ImplicitViewTransform(BaseModule):
         num_points (int): P, sample points per query and channel group.
         num_levels (int): L, feature pyramid levels sampled.
         num_groups (int): G, channel groups; each has its own points and level weights.
-        offset_range (float or sequence of 3 floats): the largest offset of a sample from the
-            voxel centre per axis, metres (offsets are ``tanh(.) * offset_range``).
+        offset_range (float or sequence of 3 floats, optional): the largest offset of a sample
+            from the voxel centre per axis, metres (offsets are ``tanh(.) * offset_range``);
+            default ``voxel_size``.
         depth_bins (sequence of 3 floats): (d_min, d_max, step) of the LSS depth bins.
         num_cams (int): cameras per frame (6 for nuScenes).
         use_depth_weight (bool): multiply each current-frame sample's level weights by the
@@ -66,11 +74,13 @@ class ImplicitViewTransform(BaseModule):
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
-    def __init__(self, embed_dims, grid_min, grid_shape, voxel_size, num_points, num_levels,
-                 num_groups, offset_range, depth_bins, num_cams=6, use_depth_weight=True,
+    def __init__(self, embed_dims=256, grid_min=GRID_MIN, grid_shape=(25, 25, 2),
+                 voxel_size=3.2, num_points=4, num_levels=4, num_groups=4, offset_range=None,
+                 depth_bins=(1.0, 45.0, 0.5), num_cams=6, use_depth_weight=True,
                  in_channels=None, pos_hidden_dims=None, ffn_dims=None, eps=1e-2,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
+        offset_range = voxel_size if offset_range is None else offset_range
         self.embed_dims = int(embed_dims)
         self.grid_min = tuple(float(v) for v in grid_min)
         self.grid_shape = tuple(int(s) for s in grid_shape)
@@ -131,9 +141,8 @@ class ImplicitViewTransform(BaseModule):
 
     def voxel_centres(self, device=None, dtype=torch.float32):
         """Centres of the query voxels, float [Q, 3] metres (current ego), q = (i Y + j) Z + k."""
-        axes = [torch.arange(n, device=device, dtype=dtype) for n in self.grid_shape]
-        index = torch.stack(torch.meshgrid(*axes, indexing='ij'), dim=-1).reshape(-1, 3)
-        return index.new_tensor(self.grid_min) + (index + 0.5) * index.new_tensor(self.voxel_size)
+        index = dense_coords(self.grid_shape, device).to(dtype)
+        return voxel_centres(index, self.grid_min, self.voxel_size)
 
     def sample_points(self, queries, centres):
         """Sample points of every query: centre + bounded learned offsets.
@@ -197,7 +206,7 @@ class ImplicitViewTransform(BaseModule):
         points = self.sample_points(queries, centres)                     # [B, Q, G, P, 3]
         num = num_q * groups * points_per
         uv, visible, _ = project_points(points.reshape(batch, num, 3), ego2img.float(),
-                                        img_shape, self.eps)                # [B, V, M, 2], [B, V, M]
+                                        img_shape, self.eps)     # [B, V, M, 2], [B, V, M]
         uv = uv.view(batch, frames, self.num_cams, num, 2)
         visible = visible.view(batch, frames, self.num_cams, num)
         # First camera of each frame that sees the point (argmax returns the first True); a

@@ -29,6 +29,8 @@ from mmengine.model import BaseModule
 
 from mmdet3d.registry import MODELS
 
+from core.occ3d import GRID_MIN
+
 from ..ops.voxel_pooling import voxel_pooling, voxel_pooling_prepare
 
 # Camera descriptor fed to the camera-aware MLP: fx, fy, cx, cy of the augmented intrinsics
@@ -137,9 +139,12 @@ class CameraAwareDepthNet(nn.Module):
 class LSSViewTransform(BaseModule):
     """Explicit view transform: camera-aware depth -> frustum -> voxel pooling.
 
+    The defaults are the paper setting: 256-channel stride-16 features, 88 bins over 1-45 m,
+    the decoder's coarsest grid (25 x 25 x 2 voxels of 3.2 m over the Occ3D range).
+
     Args:
         in_channels (int): C_in of the image features (one FPN level).
-        context_channels (int): C of the output volume.
+        context_channels (int, optional): C of the output volume; default ``in_channels``.
         depth_bins (sequence of 3 floats): (d_min, d_max, step) in metres, e.g. (1, 45, 0.5);
             D = round((d_max - d_min) / step) bins.
         grid_min (sequence of 3 floats): metres of the volume's lowest corner (ego frame),
@@ -148,10 +153,12 @@ class LSSViewTransform(BaseModule):
         voxel_size (float or sequence of 3 floats): voxel edge(s) in metres of that volume,
             e.g. 1.6 for a 50 x 50 x 4 volume over the Occ3D range.
         downsample (int): stride of the features w.r.t. the augmented image, e.g. 16.
-        mid_channels (int): DepthNet trunk width.
-        mlp_hidden_dims (sequence of ints): hidden widths of the camera-aware MLPs.
+        mid_channels (int, optional): DepthNet trunk width; default ``in_channels``.
+        mlp_hidden_dims (sequence of ints, optional): hidden widths of the camera-aware
+            MLPs; default ``(in_channels,)``.
         loss_depth (dict): config of the depth loss, e.g. ``dict(type='DepthLoss',
-            depth_bound=(1, 45, 0.5), loss_weight=3.0)``; its bins must match ``depth_bins``.
+            loss_weight=3.0)``; its ``depth_bound`` defaults to ``depth_bins`` and must
+            have as many bins.
         prior_grid_shape (sequence of 3 ints, optional): (X, Y, Z) of the geometric prior,
             same ``grid_min``; default: the volume's grid.
         prior_voxel_size (float or sequence of 3 floats, optional): its voxel edge(s) in
@@ -166,11 +173,16 @@ class LSSViewTransform(BaseModule):
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
-    def __init__(self, in_channels, context_channels, depth_bins, grid_min, grid_shape,
-                 voxel_size, downsample, mid_channels, mlp_hidden_dims, loss_depth,
+    def __init__(self, in_channels=256, context_channels=None, depth_bins=(1.0, 45.0, 0.5),
+                 grid_min=GRID_MIN, grid_shape=(25, 25, 2), voxel_size=3.2, downsample=16,
+                 mid_channels=None, mlp_hidden_dims=None,
+                 loss_depth=dict(type='DepthLoss', loss_weight=3.0),
                  prior_grid_shape=None, prior_voxel_size=None, prior_upsample=1,
                  stereo=None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
+        context_channels = in_channels if context_channels is None else context_channels
+        mid_channels = in_channels if mid_channels is None else mid_channels
+        mlp_hidden_dims = (in_channels,) if mlp_hidden_dims is None else mlp_hidden_dims
         self.depth_min, self.depth_max, self.depth_step = (float(v) for v in depth_bins)
         if self.depth_step <= 0 or self.depth_max <= self.depth_min:
             raise ValueError(f'LSSViewTransform: bad depth_bins {tuple(depth_bins)}')
@@ -200,7 +212,7 @@ class LSSViewTransform(BaseModule):
                                              self.num_bins, mlp_hidden_dims)
         self.stereo = None if stereo is None else MODELS.build(
             dict(stereo, num_bins=self.num_bins))
-        self.loss_depth = MODELS.build(loss_depth)
+        self.loss_depth = MODELS.build(dict(dict(depth_bound=depth_bins), **loss_depth))
         if getattr(self.loss_depth, 'num_bins', self.num_bins) != self.num_bins:
             raise ValueError(f'LSSViewTransform: loss_depth has {self.loss_depth.num_bins} '
                              f'bins, the DepthNet {self.num_bins}')

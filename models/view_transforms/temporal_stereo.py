@@ -17,7 +17,6 @@ Pixel convention: as everywhere in the models, ``ego2img`` puts pixel centres at
 (u, v), and sampling normalises to ``((u + 0.5) / W, (v + 0.5) / H)`` for
 ``grid_sample(align_corners=False)``.
 """
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 

@@ -1,7 +1,7 @@
 """Hand-built cameras and pipeline results for the transform tests (no data files)."""
 import numpy as np
 
-from loaders.ego_pose import invert_pose
+from core.ego_pose import invert_pose
 from loaders.pipelines.camera_geometry import pad_intrinsics, refresh_projections
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from mmengine.registry import init_default_scope
 
-from loaders.ego_pose import ray_origins_of_infos
-from loaders.errors import DataFileError
+from core.ego_pose import ray_origins_of_infos
+from core.errors import DataFileError
 
 TOY_PIPELINE = [
     dict(type='LoadMultiViewImages', num_frames=2, interval=2, decode_backend='cv2'),
@@ -23,6 +23,7 @@ TOY_PIPELINE = [
 
 def _build(**kwargs):
     from mmdet3d.registry import DATASETS
+
     import loaders  # noqa: F401
     init_default_scope('mmdet3d')
     return DATASETS.build(dict(type='Occ3DNuScenesDataset', **kwargs))
@@ -67,9 +68,10 @@ def test_ray_origins_and_paths(toy_dataset, toy_root):
 
 @pytest.mark.toy_world
 def test_packed_batch_through_collate_and_preprocessor(toy_dataset):
-    from mmdet3d.models.data_preprocessors import Det3DDataPreprocessor
     from mmengine.dataset import default_collate, pseudo_collate
     from torch.utils.data import DataLoader
+
+    from mmdet3d.models.data_preprocessors import Det3DDataPreprocessor
 
     loader = DataLoader(toy_dataset, batch_size=2, collate_fn=pseudo_collate, num_workers=0)
     batch = next(iter(loader))
@@ -112,7 +114,7 @@ def test_camera_chain_matches_the_lidar_chain_and_the_grid(toy_root):
     """Current cameras: ego -> global -> camera ego -> camera equals mmdet3d's
     ego -> LiDAR -> camera (sensor2lidar); and the keyframe's LiDAR points fall into
     occupied voxels of the grid, so grid, LiDAR and camera frames agree."""
-    from loaders.ego_pose import invert_pose
+    from core.ego_pose import invert_pose
     dataset = _build(data_root=toy_root, ann_file='nuscenes_infos_train_sweep.pkl',
                      pipeline=[dict(type='LoadMultiViewImages', num_frames=2, interval=1,
                                     decode_backend='cv2'),

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from loaders.errors import DataFileError
-from loaders.occ3d import FREE_LABEL, GRID_SHAPE
+from core.errors import DataFileError
+from core.occ3d import FREE_LABEL, GRID_SHAPE
 from loaders.pipelines.jpeg import JpegDecoder
 from loaders.pipelines.loading import LiDARDepthTarget, LoadMultiViewImages, LoadOccupancy
 

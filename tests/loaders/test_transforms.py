@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from loaders.occ3d import FREE_LABEL, GRID_MIN, GRID_SHAPE, VOXEL_SIZE
+from core.occ3d import FREE_LABEL, GRID_MIN, GRID_SHAPE, VOXEL_SIZE
 from loaders.pipelines.camera_geometry import project
 from loaders.pipelines.transforms import BEVAug, ImageAug3D, bev_matrix, warp_grid_bev
 

@@ -3,8 +3,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import models  # noqa: F401
 from mmdet3d.registry import MODELS
+
+import models  # noqa: F401
 
 
 def test_one_hot_bins_and_validity():

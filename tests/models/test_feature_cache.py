@@ -7,8 +7,9 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from loaders.synthetic_batch import packed_sample
 from mmdet3d.registry import MODELS
+
+from loaders.synthetic_batch import packed_sample
 from models.utils import ImageFeatureCache
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -53,7 +54,8 @@ def test_consecutive_samples_reuse_past_frames_with_identical_predictions():
         with torch.no_grad():
             for ids in frames:
                 data = model.data_preprocessor(_batch(cfg, ids), False)
-                feats.append(model.extract_feat(data['inputs'], data['data_samples'])['decoder']['feats'])
+                out = model.extract_feat(data['inputs'], data['data_samples'])
+                feats.append(out['decoder']['feats'])
                 preds.append(model(**data, mode='predict')[0].pred_occ_sem)
         return preds, feats
 

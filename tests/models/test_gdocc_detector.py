@@ -7,8 +7,9 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from loaders.synthetic_batch import packed_sample
 from mmdet3d.registry import MODELS
+
+from loaders.synthetic_batch import packed_sample
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FREE = 17

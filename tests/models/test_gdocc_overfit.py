@@ -9,8 +9,9 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
-from loaders.ray_metrics import main_rayiou
 from mmdet3d.registry import DATASETS, MODELS
+
+from evaluation.ray_metrics import main_rayiou
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FREE = 17

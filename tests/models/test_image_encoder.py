@@ -1,10 +1,11 @@
-"""Image encoder: ResNet18 + FPN over views, past frames without gradient, key renaming."""
+"""Image encoder: ResNet18 + FPN over views, past frames without gradient, the nuImages
+checkpoint."""
 import pytest
 import torch
 
-import models  # noqa: F401
 from mmdet3d.registry import MODELS
-from models.backbones import rename_checkpoint_keys
+
+import models  # noqa: F401
 
 
 def _cfg(num_grad_frames=1):
@@ -42,19 +43,6 @@ def test_all_frames_with_gradient_match_split_encoding():
         assert torch.allclose(a, b, atol=1e-5)
     with pytest.raises(ValueError, match='cameras'):
         split(torch.randn(1, 3, 3, 64, 176))
-
-
-def test_rename_checkpoint_keys_loads_an_mmdet_detector_checkpoint():
-    encoder = MODELS.build(_cfg())
-    detector_like = {'backbone.' + k: v for k, v in encoder.backbone.state_dict().items()}
-    detector_like.update({'neck.' + k: v for k, v in encoder.neck.state_dict().items()})
-    detector_like['roi_head.bbox_head.fc_cls.weight'] = torch.zeros(3)
-    renamed = rename_checkpoint_keys(detector_like, {'backbone.': 'backbone.', 'neck.': 'neck.'})
-    assert 'roi_head.bbox_head.fc_cls.weight' not in renamed
-    result = encoder.load_state_dict(renamed, strict=True)
-    assert not result.missing_keys and not result.unexpected_keys
-    assert set(rename_checkpoint_keys({'backbone.conv1.weight': 0}, {
-        'backbone.': 'img_encoder.backbone.'})) == {'img_encoder.backbone.conv1.weight'}
 
 
 def test_pretrained_detector_checkpoint_lands_in_the_detector_encoder(tmp_path):

@@ -4,8 +4,9 @@ import math
 
 import torch
 
-import models  # noqa: F401
 from mmdet3d.registry import MODELS
+
+import models  # noqa: F401
 from models.utils.multiview_sample import lookup_depth_probability
 
 IMG_H, IMG_W = 12, 20                  # augmented image, pixels

@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-import models  # noqa: F401  (registers the modules)
 from mmdet3d.registry import MODELS
+
+import models  # noqa: F401  (registers the modules)
 
 
 def _one_hot(labels, num_classes):

@@ -4,8 +4,9 @@ import math
 import pytest
 import torch
 
-import models  # noqa: F401
 from mmdet3d.registry import MODELS
+
+import models  # noqa: F401
 
 # Tiny volume: x in [-2, 8), y in [-4, 4), z in [-3, 4) metres, 1 m voxels.
 GRID_MIN = (-2.0, -4.0, -3.0)
@@ -212,7 +213,8 @@ def test_fine_prior_from_upsampled_depth_keeps_the_mass_and_refines_its_place():
     # More, smaller voxels hold mass than on the coarse grid.
     coarse = build_vt().eval()
     coarse.load_state_dict(vt.state_dict())
-    assert (fine > 0).sum() > (coarse(torch.randn(1, 1, 8, FEAT_H, FEAT_W), *mats)['prior'] > 0).sum()
+    coarse_prior = coarse(torch.randn(1, 1, 8, FEAT_H, FEAT_W), *mats)['prior']
+    assert (fine > 0).sum() > (coarse_prior > 0).sum()
 
 
 def test_prior_upsample_must_divide_the_stride():

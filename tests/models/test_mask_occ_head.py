@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from mmdet3d.registry import MODELS
+
 import models  # noqa: F401
 from loaders.synthetic_batch import camera_rig
-from mmdet3d.registry import MODELS
 from models.heads.mask_occ_head import focal_cost
 from models.utils import MultiviewImages
 
@@ -131,7 +132,8 @@ def test_losses_finite_and_differentiable():
     feats = torch.randn(1, coords.shape[1], 16, requires_grad=True)
     preds = head(coords, feats, _images())
     assert len(preds['cls_logits']) == 3
-    assert preds['cls_logits'][0].shape == (1, 6, 17) and preds['mask_logits'][0].shape == (1, 6, 84)
+    assert preds['cls_logits'][0].shape == (1, 6, 17)
+    assert preds['mask_logits'][0].shape == (1, 6, 84)
     losses = head.loss(preds, coords, gt)
     names = ['loss_cls', 'loss_mask', 'loss_dice']
     assert set(losses) == {p + n for p in ('', 'd0.', 'd1.') for n in names}

@@ -3,11 +3,11 @@ gradients, hand-built cases."""
 import pytest
 import torch
 
-from models.ops import (backend, multiview_sampling, multiview_sampling_reference,
-                        to_sampling_layout)
+from models.ops import backend, multiview_sampling, multiview_sampling_reference, to_sampling_layout
 
 # Compiled kernels this machine can run (a CUDA kernel needs a GPU too).
-COMPILED = [impl for impl in ('cpu', 'cuda') if backend.has_kernel('multiview_sampling_forward', impl)
+COMPILED = [impl for impl in ('cpu', 'cuda')
+            if backend.has_kernel('multiview_sampling_forward', impl)
             and (impl == 'cpu' or torch.cuda.is_available())]
 # The CUDA backward adds with atomics, so two runs may differ in the last bits.
 NONDET_TOL = {'cuda': 1e-10}

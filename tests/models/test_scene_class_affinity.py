@@ -4,8 +4,9 @@ import math
 import pytest
 import torch
 
-import models  # noqa: F401
 from mmdet3d.registry import MODELS
+
+import models  # noqa: F401
 
 FREE = 2
 

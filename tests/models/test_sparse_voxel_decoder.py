@@ -3,9 +3,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mmdet3d.registry import MODELS
+
 import models  # noqa: F401
 from loaders.synthetic_batch import camera_rig
-from mmdet3d.registry import MODELS
 from models.utils import MultiviewImages
 
 GRID = (32, 32, 8)            # full grid, 0.4 m: coarse 4 x 4 x 1 after 3 stages

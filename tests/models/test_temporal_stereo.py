@@ -4,8 +4,9 @@ import math
 import pytest
 import torch
 
-import models  # noqa: F401
 from mmdet3d.registry import MODELS
+
+import models  # noqa: F401
 
 HEIGHT, WIDTH, FOCAL = 16, 64, 40.0
 DEPTH_BINS = (4.0, 12.0, 0.5)           # 16 bins; bin 8 is centred on 8.25 m

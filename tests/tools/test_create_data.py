@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 
-from loaders.occ3d import NUSCENES_CAMERAS
+from core.occ3d import NUSCENES_CAMERAS
 
 pytestmark = pytest.mark.toy_world
 

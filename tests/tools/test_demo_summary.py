@@ -10,7 +10,8 @@ def _write(path, **metrics):
 
 
 def test_summary_has_the_documented_keys(tools, tmp_path, capsys):
-    per_class = {'car': [0.2, 0.4, 0.6], 'bus': [float('nan')] * 3, 'manmade': [0.1, float('nan'), 0.3]}
+    per_class = {'car': [0.2, 0.4, 0.6], 'bus': [float('nan')] * 3,
+                 'manmade': [0.1, float('nan'), 0.3]}
     model = _write(tmp_path / 'model.json', **{'RayIoU': 0.4, 'RayIoU@1': 0.3, 'RayIoU@2': 0.4,
                                                 'RayIoU@4': 0.5, 'mIoU': 30.0, 'extra': 1,
                                                 'per_class_RayIoU': per_class})

@@ -47,9 +47,10 @@ def test_above_ground_is_above_the_highest_ground_voxel_of_the_column(tools):
 
 def test_counts_are_consistent_with_the_ground_truth(small_gdocc_config, gdocc_weights, tools,
                                                       monkeypatch, capsys):
-    from mmdet3d.registry import DATASETS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
+
+    from mmdet3d.registry import DATASETS
 
     monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
     result = tools.diagnose_proposal.main(['--config', small_gdocc_config, '--weights',

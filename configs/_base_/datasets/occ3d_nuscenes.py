@@ -4,7 +4,7 @@
 # Combine with `../occ3d_evaluation.py` and `../default_runtime.py`. This base alone holds
 # `custom_imports` and `occ_class_names` (the dataset is the plugin's, and the label set
 # belongs to the data): mmengine refuses a key defined by two bases of one config.
-custom_imports = dict(imports=['models', 'loaders'], allow_failed_imports=False)
+custom_imports = dict(imports=['models', 'loaders', 'evaluation'], allow_failed_imports=False)
 
 dataset_type = 'Occ3DNuScenesDataset'
 data_root = 'data/nuscenes/'

@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from loaders.ego_pose import (invert_pose, lidar_positions_in_ego, pose_matrix,
-                              quaternion_to_matrix, ray_origins_of_infos, select_ray_origins)
+from core.ego_pose import (invert_pose, lidar_positions_in_ego, pose_matrix, quaternion_to_matrix,
+                           ray_origins_of_infos, select_ray_origins)
 
 
 def test_quaternion_matches_pyquaternion():

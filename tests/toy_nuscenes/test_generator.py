@@ -20,20 +20,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / 'tools'))
+from toy_nuscenes import cli as make_toy_nuscenes
+from toy_nuscenes import config as C
+from toy_nuscenes import dataset as gen
+from toy_nuscenes.geometry import matrix_from_quat
 
-import make_toy_nuscenes  # noqa: E402
-from toy_nuscenes import config as C  # noqa: E402
-from toy_nuscenes import dataset as gen  # noqa: E402
-from toy_nuscenes.geometry import matrix_from_quat  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 TINY = ['--scenes', '2', '--frames-per-scene', '3', '--sweeps', '1', '--image-size', '160', '90',
         '--no-progress']
 CAMS = C.CAMERA_CHANNELS
 ROAD, CAR, MANMADE = C.OCC['driveable_surface'], C.OCC['car'], C.OCC['manmade']
-THING_CLASSES = [C.OCC[n] for n in ('others', 'barrier', 'bicycle', 'bus', 'car', 'construction_vehicle',
-                                    'motorcycle', 'pedestrian', 'traffic_cone', 'trailer', 'truck')]
+THING_CLASSES = [C.OCC[n] for n in ('others', 'barrier', 'bicycle', 'bus', 'car',
+                                    'construction_vehicle', 'motorcycle', 'pedestrian',
+                                    'traffic_cone', 'trailer', 'truck')]
 
 
 def _generate(out: Path, *extra: str) -> Path:
@@ -49,8 +49,9 @@ def tiny(tmp_path_factory) -> Path:
 @pytest.fixture(scope='session')
 def tables(tiny):
     return {name: json.loads((tiny / 'v1.0-trainval' / f'{name}.json').read_text())
-            for name in ('scene', 'sample', 'sample_data', 'calibrated_sensor', 'ego_pose', 'sensor', 'log',
-                         'map', 'category', 'attribute', 'visibility', 'instance', 'sample_annotation')}
+            for name in ('scene', 'sample', 'sample_data', 'calibrated_sensor', 'ego_pose',
+                         'sensor', 'log', 'map', 'category', 'attribute', 'visibility',
+                         'instance', 'sample_annotation')}
 
 
 @pytest.fixture(scope='session')
@@ -87,7 +88,8 @@ def _lidar_in_ego(nusc, sd_token):
 
 def _project(nusc, cam_token, points_ego):
     """Ego-frame points -> (u, v, depth) in a camera, using only the tables."""
-    cs = nusc.get('calibrated_sensor', nusc.get('sample_data', cam_token)['calibrated_sensor_token'])
+    cs = nusc.get('calibrated_sensor',
+                  nusc.get('sample_data', cam_token)['calibrated_sensor_token'])
     R, t = _pose(cs)
     pc = (points_ego - t) @ R       # ego -> camera
     K = np.asarray(cs['camera_intrinsic'])
@@ -110,7 +112,8 @@ def _is_grey(rgb):
 # layout and tables
 # --------------------------------------------------------------------------
 def test_layout_and_tables(tiny, tables):
-    assert json.loads((tiny / 'toy_split.json').read_text()) == {'train': ['scene-0001'], 'val': ['scene-0002']}
+    assert json.loads((tiny / 'toy_split.json').read_text()) == {'train': ['scene-0001'],
+                                                                 'val': ['scene-0002']}
     assert [s['name'] for s in tables['scene']] == ['scene-0001', 'scene-0002']
     hexre = re.compile(r'^[0-9a-f]{32}$')
     for name, recs in tables.items():
@@ -130,7 +133,8 @@ def test_layout_and_tables(tiny, tables):
         assert (tiny / rec['filename']).is_file()
         folder = rec['filename'].split('/')[0]
         assert folder == ('samples' if rec['is_key_frame'] else 'sweeps')
-        assert re.match(r'^(samples|sweeps)/[A-Z_]+/n015-\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d\+0800__[A-Z_]+__\d{16}\.'
+        assert re.match(r'^(samples|sweeps)/[A-Z_]+/'
+                        r'n015-\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d\+0800__[A-Z_]+__\d{16}\.'
                         r'(jpg|pcd\.bin)$', rec['filename'])
     calib = {c['token']: c for c in tables['calibrated_sensor']}
     sensors = {s['token']: s for s in tables['sensor']}
@@ -154,10 +158,12 @@ def test_layout_and_tables(tiny, tables):
     np.testing.assert_allclose(R @ [0, 0, 1], [1, 0, 0], atol=1e-9)
     np.testing.assert_allclose(R @ [0, 1, 0], [0, 0, -1], atol=1e-9)
     back = next(c for c in calib.values() if sensors[c['sensor_token']]['channel'] == 'CAM_BACK')
-    np.testing.assert_allclose(matrix_from_quat(back['rotation']) @ [0, 0, 1], [-1, 0, 0], atol=1e-9)
+    np.testing.assert_allclose(matrix_from_quat(back['rotation']) @ [0, 0, 1], [-1, 0, 0],
+                               atol=1e-9)
     # the map png exists and every log has a map
     assert all((tiny / m['filename']).is_file() for m in tables['map'])
-    assert sorted(t for m in tables['map'] for t in m['log_tokens']) == sorted(l['token'] for l in tables['log'])
+    assert (sorted(t for m in tables['map'] for t in m['log_tokens'])
+            == sorted(l['token'] for l in tables['log']))
 
 
 def test_devkit_loads_and_queries(nusc):
@@ -180,7 +186,8 @@ def test_devkit_loads_and_queries(nusc):
                 for box in boxes:
                     corners = box.corners()
                     uv = view_points(corners, K, normalize=True)[:2]
-                    inside = (corners[2] > 0.1) & (uv[0] >= 0) & (uv[0] < 160) & (uv[1] >= 0) & (uv[1] < 90)
+                    inside = ((corners[2] > 0.1) & (uv[0] >= 0) & (uv[0] < 160)
+                              & (uv[1] >= 0) & (uv[1] < 90))
                     assert inside.any()
                 n_boxes += len(boxes)
             path, boxes, K = nusc.get_sample_data(sample['data']['LIDAR_TOP'])
@@ -195,7 +202,8 @@ def test_devkit_loads_and_queries(nusc):
     sweep = nusc.get('sample_data', sd['next'])
     assert not sweep['is_key_frame'] and sweep['sample_token'] == sample['next']
     assert sweep['timestamp'] - sd['timestamp'] == 250_000
-    assert nusc.get('sample_data', sweep['next'])['token'] == nusc.get('sample', sample['next'])['data']['CAM_FRONT']
+    assert (nusc.get('sample_data', sweep['next'])['token']
+            == nusc.get('sample', sample['next'])['data']['CAM_FRONT'])
     assert nusc.get('sample_data', sweep['prev'])['token'] == sd['token']
     path, boxes, K = nusc.get_sample_data(sweep['token'])      # interpolated boxes
     assert os.path.isfile(path)
@@ -205,7 +213,8 @@ def test_devkit_loads_and_queries(nusc):
     chain = [ann]
     while chain[-1]['next']:
         chain.append(nusc.get('sample_annotation', chain[-1]['next']))
-    assert len(chain) == inst['nbr_annotations'] and chain[-1]['token'] == inst['last_annotation_token']
+    assert (len(chain) == inst['nbr_annotations']
+            and chain[-1]['token'] == inst['last_annotation_token'])
     # the map mask loads lazily; the ego drives on the driveable surface
     log = nusc.get('log', nusc.scene[0]['log_token'])
     mask = nusc.get('map', log['map_token'])['mask']
@@ -318,7 +327,8 @@ def test_images_show_the_geometry(nusc, tiny):
             cls = np.full(len(ego), -1)
             cls[inside] = lab['semantics'][ijk[inside, 0], ijk[inside, 1], ijk[inside, 2]]
             for cam in CAMS:
-                img = np.asarray(Image.open(nusc.get_sample_data_path(sample['data'][cam])).convert('RGB'))
+                img = np.asarray(Image.open(nusc.get_sample_data_path(sample['data'][cam]))
+                                 .convert('RGB'))
                 u, v, z = _project(nusc, sample['data'][cam], ego)
                 ok = (z > 1.0) & (u >= 1) & (u < 159) & (v >= 1) & (v < 89)
                 ui, vi = np.round(u).astype(int), np.round(v).astype(int)
@@ -332,12 +342,14 @@ def test_images_show_the_geometry(nusc, tiny):
                 _, boxes, K = nusc.get_sample_data(sample['data'][cam])
                 for box in boxes:
                     ann = nusc.get('sample_annotation', box.token)
-                    if box.name != 'vehicle.car' or ann['visibility_token'] != '4' or box.center[2] > 40:
+                    if (box.name != 'vehicle.car' or ann['visibility_token'] != '4'
+                            or box.center[2] > 40):
                         continue
                     cu, cv = view_points(box.center[:, None], K, normalize=True)[:2, 0]
                     if not (3 <= cu < 157 and 3 <= cv < 87):
                         continue
-                    patch = img[int(round(cv)) - 1:int(round(cv)) + 2, int(round(cu)) - 1:int(round(cu)) + 2]
+                    patch = img[int(round(cv)) - 1:int(round(cv)) + 2,
+                                int(round(cu)) - 1:int(round(cu)) + 2]
                     colour = np.median(patch.reshape(-1, 3), axis=0)
                     road_like = _is_grey(colour) and 30 < colour.mean() < 110
                     car_total += 1
@@ -403,12 +415,14 @@ def test_rendering_matches_independent_ray_casting(nusc, tiny):
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format='JPEG', quality=cfg.jpeg_quality)
     again = np.asarray(Image.open(buf).convert('RGB')).astype(np.int64)
-    disk = np.asarray(Image.open(nusc.get_sample_data_path(sd['token'])).convert('RGB')).astype(np.int64)
+    disk = np.asarray(Image.open(nusc.get_sample_data_path(sd['token']))
+                      .convert('RGB')).astype(np.int64)
     # the same pixels up to float round-off in the stored quaternions
     assert (again == disk).all(-1).mean() > 0.99
 
     vs, us = np.mgrid[1:sd['height']:3, 1:sd['width']:3]
-    dirs_cam = np.stack([(us - K[0, 2]) / K[0, 0], (vs - K[1, 2]) / K[1, 1], np.ones(us.shape)], -1).reshape(-1, 3)
+    dirs_cam = np.stack([(us - K[0, 2]) / K[0, 0], (vs - K[1, 2]) / K[1, 1], np.ones(us.shape)],
+                        -1).reshape(-1, 3)
     R_wc = R_ge @ R_se
     origin = ego_t + R_ge @ t_se
     ref_cls, ref_t = _ray_cast_numpy(origin, dirs_cam @ R_wc.T, state, world)
@@ -429,7 +443,8 @@ def test_sky_is_above_the_horizon(nusc):
     upper = lower = 0.0
     for sample in nusc.sample:
         for cam in CAMS:
-            img = np.asarray(Image.open(nusc.get_sample_data_path(sample['data'][cam])).convert('RGB'))
+            img = np.asarray(Image.open(nusc.get_sample_data_path(sample['data'][cam]))
+                             .convert('RGB'))
             sky = _is_sky(img)
             upper += sky[:40].mean()
             lower += sky[50:].mean()
@@ -442,7 +457,8 @@ def test_sky_is_above_the_horizon(nusc):
 # command line behaviour
 # --------------------------------------------------------------------------
 @pytest.mark.parametrize('args', [
-    ['--scenes', '0'], ['--frames-per-scene', '0'], ['--sweeps', '-1'], ['--image-size', '10', '10'],
+    ['--scenes', '0'], ['--frames-per-scene', '0'], ['--sweeps', '-1'],
+    ['--image-size', '10', '10'],
     ['--scenes', '2', '--val-scenes', '2'], ['--seed', '-3'], ['--image-size', '100'],
 ])
 def test_bad_arguments(tmp_path, capsys, args):
@@ -494,9 +510,10 @@ def test_failure_leaves_no_output(tmp_path, monkeypatch, error):
 
 def test_sigterm_leaves_no_output(tmp_path):
     out = tmp_path / 'nusc'
-    proc = subprocess.Popen([sys.executable, str(ROOT / 'tools' / 'make_toy_nuscenes.py'), '--out', str(out),
-                             '--scenes', '3', '--frames-per-scene', '6', '--image-size', '320', '180',
-                             '--no-progress'], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, str(ROOT / 'tools' / 'make_toy_nuscenes.py'),
+                             '--out', str(out), '--scenes', '3', '--frames-per-scene', '6',
+                             '--image-size', '320', '180', '--no-progress'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 90
         while time.time() < deadline and not list(tmp_path.glob('.nusc.partial-*/samples')):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from mmengine.registry import init_default_scope
 
-from loaders.errors import DataFileError
-from loaders.infos import load_info_file, relative_to_root
+from core.errors import DataFileError
+from core.infos import load_info_file, relative_to_root
 
 _spec = importlib.util.spec_from_file_location(
     'sparseocc_infos', os.path.join(os.path.dirname(__file__), 'sparseocc_infos.py'))
@@ -26,6 +26,7 @@ PIPELINE = [
 
 def _dataset(root, ann_file, **kwargs):
     from mmdet3d.registry import DATASETS
+
     import loaders  # noqa: F401
     init_default_scope('mmdet3d')
     return DATASETS.build(dict(type='Occ3DNuScenesDataset', data_root=root, ann_file=ann_file,
@@ -93,10 +94,9 @@ def test_sparseocc_infos_yield_the_samples_of_the_own_infos(toy_root, sparseocc_
 
 
 @pytest.mark.toy_world
-def test_sparseocc_infos_load_in_the_metric_tool(toy_root, sparseocc_pickles, tools):
-    own = tools.ray_metrics.load_infos(os.path.join(toy_root, 'nuscenes_infos_train_sweep.pkl'),
-                                       toy_root)
-    theirs = tools.ray_metrics.load_infos(sparseocc_pickles[0], toy_root)
+def test_sparseocc_infos_convert_to_the_own_infos(toy_root, sparseocc_pickles):
+    own = load_info_file(os.path.join(toy_root, 'nuscenes_infos_train_sweep.pkl'), toy_root)[1]
+    theirs = load_info_file(sparseocc_pickles[0], toy_root)[1]
     assert [i['token'] for i in theirs] == [i['token'] for i in own]
     assert [i['occ_path'] for i in theirs] == [i['occ_path'] for i in own]
     assert [i['cams']['CAM_BACK']['data_path'] for i in theirs] == \

@@ -52,7 +52,8 @@ class Camera:
         u = (np.arange(nu) + 0.5) * self.width / nu - 0.5
         v = (np.arange(nv) + 0.5) * self.height / nv - 0.5
         uu, vv = np.meshgrid(u, v)
-        d = np.stack([(uu - self.cx) / self.fx, (vv - self.cy) / self.fy, np.ones_like(uu)], -1).reshape(-1, 3)
+        d = np.stack([(uu - self.cx) / self.fx, (vv - self.cy) / self.fy, np.ones_like(uu)],
+                     -1).reshape(-1, 3)
         d /= np.linalg.norm(d, axis=1, keepdims=True)
         return d @ self.R_se.T
 

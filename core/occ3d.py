@@ -9,6 +9,10 @@ OCC3D_CLASS_NAMES = (
     'pedestrian', 'traffic_cone', 'trailer', 'truck', 'driveable_surface', 'other_flat',
     'sidewalk', 'terrain', 'manmade', 'vegetation', 'free')
 FREE_LABEL = len(OCC3D_CLASS_NAMES) - 1
+# The classes that form instances (SparseOcc's: panoptic targets, RayPQ's per-instance
+# ground-truth segments).
+OCC3D_THING_CLASSES = ('car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'motorcycle',
+                       'bicycle', 'pedestrian')
 GRID_SHAPE = (200, 200, 16)
 GRID_MIN = (-40.0, -40.0, -1.0)
 VOXEL_SIZE = 0.4

@@ -129,7 +129,8 @@ def _raster_tri(x0, y0, w0, x1, y1, w1, x2, y2, w2, ident, wbuf, idbuf):
 
 
 @njit(cache=True)
-def _raster_parts(Rcw, cam_pos, fx, fy, cx, cy, near, far, centre, half, yaw, valid, face_corners, wbuf, idbuf):
+def _raster_parts(Rcw, cam_pos, fx, fy, cx, cy, near, far, centre, half, yaw, valid, face_corners,
+                  wbuf, idbuf):
     H, W = wbuf.shape
     cw = np.empty((8, 3))
     cc = np.empty((8, 3))
@@ -217,7 +218,8 @@ def _raster_parts(Rcw, cam_pos, fx, fy, cx, cy, near, far, centre, half, yaw, va
 
 @njit(cache=True)
 def _hash(ix, iy, seed):
-    h = ((ix & 0xFFFFFFFF) * 73856093) ^ ((iy & 0xFFFFFFFF) * 19349663) ^ ((seed & 0xFFFFFFFF) * 83492791)
+    h = (((ix & 0xFFFFFFFF) * 73856093) ^ ((iy & 0xFFFFFFFF) * 19349663)
+         ^ ((seed & 0xFFFFFFFF) * 83492791))
     h &= 0xFFFFFFFF
     h = ((h ^ (h >> 13)) * 1274126177) & 0xFFFFFFFF
     h ^= h >> 16
@@ -347,8 +349,10 @@ def _shade(Rwc, cam_pos, fx, fy, cx, cy, wbuf, idbuf, centre, half, cos_yaw, sin
                     if vertical:
                         along = fa + ea
                         up = fb + eb
-                        if (0.25 < _frac(along / win_sx + 0.13 * (sd % 7)) < 0.72 and 0.35 < _frac(up / win_sy) < 0.8
-                                and up > 1.2 and up < 2 * eb - 0.6 and along > 0.8 and along < 2 * ea - 0.8):
+                        if (0.25 < _frac(along / win_sx + 0.13 * (sd % 7)) < 0.72
+                                and 0.35 < _frac(up / win_sy) < 0.8
+                                and up > 1.2 and up < 2 * eb - 0.6
+                                and along > 0.8 and along < 2 * ea - 0.8):
                             lit = _grain(along / win_sx, up / win_sy, sd + 2)
                             r, g, b = window[0], window[1], window[2]
                             if lit > 0.85:
@@ -365,7 +369,8 @@ def _shade(Rwc, cam_pos, fx, fy, cx, cy, wbuf, idbuf, centre, half, cos_yaw, sin
                     rel = (fb + eb) / (2 * eb)
                     if vertical:
                         lo_w = 0.35 if f == 0 else 0.5
-                        if lo_w < rel < 0.88 and abs(fa) < ea - 0.25 and (f < 2 or _frac((fa + ea) / 1.4) > 0.08):
+                        if (lo_w < rel < 0.88 and abs(fa) < ea - 0.25
+                                and (f < 2 or _frac((fa + ea) / 1.4) > 0.08)):
                             r, g, b = glass[0], glass[1], glass[2]
                             amp = 0.3 * strength
                 elif tx == C.TEX_FOLIAGE:
@@ -510,7 +515,8 @@ class Renderer:
         self.world = world
         self.ground_albedo = _ground_albedo()
         self.params = np.array([cfg.ambient, cfg.diffuse, cfg.fog_distance, cfg.texture_strength,
-                                cfg.window_spacing[0], cfg.window_spacing[1], cfg.texture_detail_distance],
+                                cfg.window_spacing[0], cfg.window_spacing[1],
+                                cfg.texture_detail_distance],
                                dtype=np.float64)
         self.sky_h = np.asarray(cfg.sky_horizon, dtype=np.float64)
         self.sky_z = np.asarray(cfg.sky_zenith, dtype=np.float64)
@@ -531,13 +537,15 @@ class Renderer:
         H, W = cam.height, cam.width
         wbuf = np.empty((H, W), dtype=np.float64)
         idbuf = np.empty((H, W), dtype=np.int32)
-        _ground_fill(R_wc, pos, cam.fx, cam.fy, cam.cx, cam.cy, 3.0 * cfg.render_distance, wbuf, idbuf)
-        _raster_parts(R_cw, pos, cam.fx, cam.fy, cam.cx, cam.cy, cfg.camera_near, cfg.render_distance,
-                      state.centre, state.half, state.yaw, state.valid, FACE_CORNERS, wbuf, idbuf)
+        _ground_fill(R_wc, pos, cam.fx, cam.fy, cam.cx, cam.cy, 3.0 * cfg.render_distance, wbuf,
+                     idbuf)
+        _raster_parts(R_cw, pos, cam.fx, cam.fy, cam.cx, cam.cy, cfg.camera_near,
+                      cfg.render_distance, state.centre, state.half, state.yaw, state.valid,
+                      FACE_CORNERS, wbuf, idbuf)
         rgb = np.empty((H, W, 3), dtype=np.uint8)
         _shade(R_wc, pos, cam.fx, cam.fy, cam.cx, cam.cy, wbuf, idbuf, state.centre, state.half,
-               np.cos(state.yaw), np.sin(state.yaw), w.part_colour, w.part_tex, w.part_seed, w.raster.codes,
-               w.raster.res, self.ground_albedo,
+               np.cos(state.yaw), np.sin(state.yaw), w.part_colour, w.part_tex, w.part_seed,
+               w.raster.codes, w.raster.res, self.ground_albedo,
                w.sun, self.params, self.sky_h, self.sky_z, self.window, self.glass, self.roof, rgb)
         return rgb, wbuf, idbuf
 
@@ -556,8 +564,8 @@ def lidar_scan(cfg: WorldConfig, world: World, lidar: Lidar, state: WorldState, 
     B, A = dirs_l.shape[:2]
     t = np.full((B, A), lidar.max_range, dtype=np.float64)
     ids = np.full((B, A), ID_SKY, dtype=np.int64)
-    _lidar_cast(origin, dirs_w, ego_yaw + lidar.yaw_se, state.centre, state.half, state.yaw, state.valid,
-                lidar.max_range, t, ids)
+    _lidar_cast(origin, dirs_w, ego_yaw + lidar.yaw_se, state.centre, state.half, state.yaw,
+                state.valid, lidar.max_range, t, ids)
     dz = dirs_w[..., 2]
     with np.errstate(divide='ignore', invalid='ignore'):
         tg = np.where(dz < -1e-9, -origin[2] / dz, np.inf)

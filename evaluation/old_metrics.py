@@ -1,7 +1,7 @@
 """Occ3D's voxel mIoU (the benchmark's original metric), with SparseOcc's API."""
 import numpy as np
 
-from .occ3d import OCC3D_CLASS_NAMES
+from core.occ3d import OCC3D_CLASS_NAMES
 
 
 class Metric_mIoU:  # noqa: N801 -- the name researchers already call

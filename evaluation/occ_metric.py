@@ -2,13 +2,15 @@
 import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
+
 from mmdet3d.registry import METRICS
 
-from .atomic_file import write_json_atomic
-from .occ3d import OCC3D_CLASS_NAMES
+from core.atomic_file import write_json_atomic
+from core.occ3d import OCC3D_CLASS_NAMES
+
 from .old_metrics import Metric_mIoU
-from .ray_metrics import (THRESHOLDS, cast_pred_and_gt, raypq_counts, raypq_from_stats,
-                          rayiou_counts, rayiou_from_counts)
+from .ray_metrics import (THRESHOLDS, cast_pred_and_gt, rayiou_counts, rayiou_from_counts,
+                          raypq_counts, raypq_from_stats)
 
 
 def _numpy(value):

@@ -232,7 +232,8 @@ class WorldObject:
 
 
 def _jitter(rng, colour, amount=0.06):
-    c = np.asarray(colour) * (1.0 + rng.uniform(-amount, amount)) + rng.uniform(-amount, amount, 3) * 0.3
+    c = (np.asarray(colour) * (1.0 + rng.uniform(-amount, amount))
+         + rng.uniform(-amount, amount, 3) * 0.3)
     return tuple(float(v) for v in np.clip(c, 0.0, 1.0))
 
 
@@ -261,7 +262,8 @@ def tmpl_truck(rng, l, w, h, colour) -> List[Part]:
     r, tw = 0.48, 0.3
     cab_l = 2.1
     parts = [_box(x - r, x + r, y - tw / 2, y + tw / 2, 0.0, 2 * r, C.TYRE)
-             for x in (l / 2 - 1.0, -l / 2 + 1.1, -l / 2 + 2.2) for y in (w / 2 - 0.2, -w / 2 + 0.2)]
+             for x in (l / 2 - 1.0, -l / 2 + 1.1, -l / 2 + 2.2)
+             for y in (w / 2 - 0.2, -w / 2 + 0.2)]
     cab_colour = _jitter(rng, _pick(rng, C.TRUCK_COLOURS))
     parts.append(_box(l / 2 - cab_l, l / 2, -w / 2, w / 2, 0.5, 1.7, cab_colour))
     parts.append(_box(l / 2 - cab_l, l / 2 - 0.15, -w / 2 + 0.05, w / 2 - 0.05, 1.7, min(h, 2.9),
@@ -289,7 +291,8 @@ def tmpl_trailer(rng, l, w, h, colour) -> List[Part]:
 
 
 def tmpl_construction(rng, l, w, h, colour) -> List[Part]:
-    parts = [_box(-l / 2, l / 2 - 1.2, y - 0.3, y + 0.3, 0.0, 0.8, C.TYRE) for y in (w / 2 - 0.3, -w / 2 + 0.3)]
+    parts = [_box(-l / 2, l / 2 - 1.2, y - 0.3, y + 0.3, 0.0, 0.8, C.TYRE)
+             for y in (w / 2 - 0.3, -w / 2 + 0.3)]
     parts.append(_box(-l / 2, l / 2 - 1.2, -w / 2 + 0.6, w / 2 - 0.6, 0.3, 0.8, C.TYRE))
     parts.append(_box(-l / 2 + 0.2, l / 2 - 1.4, -w / 2 + 0.05, w / 2 - 0.05, 0.8, 1.7, colour))
     parts.append(_box(-l / 2 + 0.5, -l / 2 + 2.3, 0.0, w / 2 - 0.1, 1.7, h, colour, C.TEX_GLASS))
@@ -327,14 +330,17 @@ def tmpl_pedestrian(rng, l, w, h, clothes, pants, skin) -> List[Part]:
 
 def tmpl_barrier(rng, l, w, h) -> List[Part]:
     white = (0.9, 0.9, 0.88)
-    return [_box(-l / 2, l / 2, y - 0.15, y + 0.15, 0.0, 0.12, white) for y in (w / 2 - 0.2, -w / 2 + 0.2)] + \
-           [_box(-0.05, 0.05, y - 0.04, y + 0.04, 0.12, h - 0.3, white) for y in (w / 2 - 0.2, -w / 2 + 0.2)] + \
+    return [_box(-l / 2, l / 2, y - 0.15, y + 0.15, 0.0, 0.12, white)
+            for y in (w / 2 - 0.2, -w / 2 + 0.2)] + \
+           [_box(-0.05, 0.05, y - 0.04, y + 0.04, 0.12, h - 0.3, white)
+            for y in (w / 2 - 0.2, -w / 2 + 0.2)] + \
            [_box(-0.07, 0.07, -w / 2, w / 2, h - 0.45, h, C.BARRIER_RED, C.TEX_STRIPES)]
 
 
 def tmpl_cone(rng, l, w, h) -> List[Part]:
     return [_box(-l / 2, l / 2, -w / 2, w / 2, 0.0, 0.05, C.TYRE),
-            _box(-0.32 * l, 0.32 * l, -0.32 * w, 0.32 * w, 0.05, 0.55 * h, C.CONE_ORANGE, C.TEX_CONE),
+            _box(-0.32 * l, 0.32 * l, -0.32 * w, 0.32 * w, 0.05, 0.55 * h, C.CONE_ORANGE,
+                 C.TEX_CONE),
             _box(-0.17 * l, 0.17 * l, -0.17 * w, 0.17 * w, 0.55 * h, h, C.CONE_ORANGE, C.TEX_CONE)]
 
 
@@ -489,11 +495,13 @@ class _Footprints:
         self._array: Optional[np.ndarray] = None
 
     def add(self, x, y, yaw, hl, hw, z0, z1):
-        self.rows.append((float(x), float(y), float(yaw), float(hl), float(hw), float(z0), float(z1)))
+        self.rows.append((float(x), float(y), float(yaw), float(hl), float(hw), float(z0),
+                          float(z1)))
         self._array = None
 
     def hits(self, x, y, yaw, hl, hw, z0, z1, margin=0.0) -> bool:
-        """Does a box grown by ``margin`` (x, y, yaw may be [T] arrays of poses) overlap a footprint?"""
+        """Does a box grown by ``margin`` (x, y, yaw may be [T] arrays of poses) overlap a
+        footprint?"""
         if not self.rows:
             return False
         if self._array is None:
@@ -503,7 +511,8 @@ class _Footprints:
         if len(a) == 0:
             return False
         x, y, yaw = (np.atleast_1d(np.asarray(v, dtype=np.float64))[:, None] for v in (x, y, yaw))
-        return bool(obb_overlap(x, y, yaw, hl + margin, hw + margin, a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4]).any())
+        return bool(obb_overlap(x, y, yaw, hl + margin, hw + margin, a[:, 0], a[:, 1], a[:, 2],
+                                a[:, 3], a[:, 4]).any())
 
 
 class WorldBuilder:
@@ -522,7 +531,8 @@ class WorldBuilder:
 
     # ---------------- helpers ----------------
     def _static_pose(self, x, y, yaw):
-        return np.tile(np.array([x, y, yaw], dtype=np.float64), (self.T, 1)), np.ones(self.T, dtype=bool)
+        return (np.tile(np.array([x, y, yaw], dtype=np.float64), (self.T, 1)),
+                np.ones(self.T, dtype=bool))
 
     def _part_footprints(self, parts: Sequence[Part], x, y, yaw):
         c, s = math.cos(yaw), math.sin(yaw)
@@ -531,7 +541,8 @@ class WorldBuilder:
             yield (x + c * px - s * py, y + s * px + c * py, yaw + p.yaw,
                    p.size[0] / 2, p.size[1] / 2, pz - p.size[2] / 2, pz + p.size[2] / 2)
 
-    def add_stuff(self, kind, occ_class, parts, x, y, yaw, block=True, check=False, margin=0.0) -> bool:
+    def add_stuff(self, kind, occ_class, parts, x, y, yaw, block=True, check=False,
+                  margin=0.0) -> bool:
         """Add a static stuff object; with ``check`` refuse it if it overlaps anything."""
         fps = list(self._part_footprints(parts, x, y, yaw))
         if check and any(self.static.hits(*f, margin=margin) for f in fps):
@@ -546,25 +557,30 @@ class WorldBuilder:
         return True
 
     def _moving_hit(self, fp, margin=0.0) -> bool:
-        """Does a static footprint (grown by ``margin``) overlap any accepted moving thing at any time?"""
+        """Does a static footprint (grown by ``margin``) overlap any accepted moving thing at
+        any time?"""
         x, y, yaw, hl, hw, z0, z1 = fp
         for poses, present, mhl, mhw, mz0, mz1 in self.moving_boxes:
             if not (mz0 < z1 and mz1 > z0):
                 continue
-            hit = obb_overlap(x, y, yaw, hl + margin, hw + margin, poses[:, 0], poses[:, 1], poses[:, 2], mhl, mhw)
+            hit = obb_overlap(x, y, yaw, hl + margin, hw + margin, poses[:, 0], poses[:, 1],
+                              poses[:, 2], mhl, mhw)
             if np.any(hit & present):
                 return True
         return False
 
     def _ego_hit(self, poses, present, hl, hw) -> bool:
         cfg = self.cfg
-        ego_c = self.ego.xy + cfg.ego_rear_axle_to_centre * np.stack([np.cos(self.ego.yaw), np.sin(self.ego.yaw)], 1)
+        ego_c = self.ego.xy + cfg.ego_rear_axle_to_centre * np.stack([np.cos(self.ego.yaw),
+                                                                      np.sin(self.ego.yaw)], 1)
         hit = obb_overlap(ego_c[:, 0], ego_c[:, 1], self.ego.yaw,
-                          cfg.ego_size[0] / 2 + cfg.ego_clearance[0], cfg.ego_size[1] / 2 + cfg.ego_clearance[1],
+                          cfg.ego_size[0] / 2 + cfg.ego_clearance[0],
+                          cfg.ego_size[1] / 2 + cfg.ego_clearance[1],
                           poses[:, 0], poses[:, 1], poses[:, 2], hl, hw)
         return bool(np.any(hit & present))
 
-    def add_thing(self, kind, parts, poses, present, attribute='', moving=False, clearance=None) -> bool:
+    def add_thing(self, kind, parts, poses, present, attribute='', moving=False,
+                  clearance=None) -> bool:
         """Add an annotated object if it collides with nothing (static, moving, ego).
 
         ``clearance`` = (along, across) metres of free space required around
@@ -579,7 +595,8 @@ class WorldBuilder:
         l, w, h = obj.box_size
         bx, by, bz = obj.box_centre
         c, s = np.cos(poses[:, 2]), np.sin(poses[:, 2])
-        centres = np.stack([poses[:, 0] + c * bx - s * by, poses[:, 1] + s * bx + c * by, poses[:, 2]], 1)
+        centres = np.stack([poses[:, 0] + c * bx - s * by, poses[:, 1] + s * bx + c * by,
+                            poses[:, 2]], 1)
         z0, z1 = bz - h / 2, bz + h / 2
         ql, qw = l / 2 + clearance[0], w / 2 + clearance[1]
         if self._ego_hit(centres, present, ql, qw):
@@ -627,7 +644,8 @@ class WorldBuilder:
             self._make_sidewalk_life(street)
         elev = rng.uniform(*cfg.sun_elevation_range)
         azim = rng.uniform(0, 2 * math.pi)
-        sun = np.array([math.cos(elev) * math.cos(azim), math.cos(elev) * math.sin(azim), math.sin(elev)])
+        sun = np.array([math.cos(elev) * math.cos(azim), math.cos(elev) * math.sin(azim),
+                        math.sin(elev)])
         n_things = sum(1 for o in self.objects if o.category)
         desc = (f"Toy town, {self.streets[0].lanes_per_direction} lane(s) per direction"
                 + (", " + ", ".join(self.features) if self.features else "")
@@ -733,8 +751,10 @@ class WorldBuilder:
                 while s < st.s_max:
                     length = rng.uniform(*cfg.lot_length_range)
                     s1 = min(s + length, st.s_max)
-                    setback = 0.0 if rng.random() < cfg.lot_zero_setback_prob else rng.uniform(*cfg.lot_setback_range)
-                    zone = C.GROUND_OTHER_FLAT if rng.random() < cfg.lot_other_flat_prob else C.GROUND_TERRAIN
+                    setback = (0.0 if rng.random() < cfg.lot_zero_setback_prob
+                               else rng.uniform(*cfg.lot_setback_range))
+                    zone = (C.GROUND_OTHER_FLAT if rng.random() < cfg.lot_other_flat_prob
+                            else C.GROUND_TERRAIN)
                     building = bool(rng.random() < cfg.lot_building_prob)
                     lot = dict(s0=s, s1=s1, setback=setback, zone=zone, building=building)
                     lots.append(lot)
@@ -748,7 +768,8 @@ class WorldBuilder:
         for st in self.streets:
             for side in SIDES:
                 sign = SIDE_SIGN[side]
-                R.fill(st.band_polygon(st.s_min, st.s_max, sign * st.curb(side), sign * st.sidewalk_outer(side)),
+                R.fill(st.band_polygon(st.s_min, st.s_max, sign * st.curb(side),
+                                       sign * st.sidewalk_outer(side)),
                        C.GROUND_SIDEWALK)
         for st in self.streets:
             R.fill(st.band_polygon(st.s_min, st.s_max, -st.curb(0), st.curb(1)), C.GROUND_ROAD)
@@ -757,7 +778,8 @@ class WorldBuilder:
         for st in self.streets:
             lines = [(-0.12, C.GROUND_MARK_YELLOW, False), (0.12, C.GROUND_MARK_YELLOW, False)]
             for k in range(1, st.lanes_per_direction):
-                lines += [(sgn * k * st.lane_width, C.GROUND_MARK_WHITE, True) for sgn in (-1.0, 1.0)]
+                lines += [(sgn * k * st.lane_width, C.GROUND_MARK_WHITE, True)
+                          for sgn in (-1.0, 1.0)]
             for side in SIDES:
                 edge = st.half_drive if st.parking[side] else st.curb(side) - 0.3
                 lines.append((SIDE_SIGN[side] * edge, C.GROUND_MARK_WHITE, False))
@@ -768,7 +790,8 @@ class WorldBuilder:
                 skip = self._other_corridor(st, mx, my, 1.5)
                 for s0, sk in zip(starts, skip):
                     if not sk:
-                        R.fill(st.band_polygon(s0, s0 + cfg.dash_length, d - mw / 2, d + mw / 2), code)
+                        R.fill(st.band_polygon(s0, s0 + cfg.dash_length, d - mw / 2, d + mw / 2),
+                               code)
         # 5. crosswalks on every street where it meets another one
         for st in self.streets:
             inside = self._other_corridor(st, st.xy[:, 0], st.xy[:, 1], 0.0)
@@ -781,7 +804,8 @@ class WorldBuilder:
                     continue
                 d = -st.curb(0) + 0.3
                 while d + cfg.crosswalk_stripe < st.curb(1) - 0.3:
-                    R.fill(st.band_polygon(sc - cfg.crosswalk_depth / 2, sc + cfg.crosswalk_depth / 2,
+                    R.fill(st.band_polygon(sc - cfg.crosswalk_depth / 2,
+                                           sc + cfg.crosswalk_depth / 2,
                                            d, d + cfg.crosswalk_stripe), C.GROUND_MARK_WHITE)
                     d += 2 * cfg.crosswalk_stripe
         R.finish()
@@ -814,9 +838,11 @@ class WorldBuilder:
                 # close the wedge-shaped gaps that a curve opens between slabs
                 ext = abs(float(h1 - h0)) * d_out + 0.02
                 cx, cy, hm = st.point(0.5 * (s0 + s1), d_mid)
-                part = Part((0.0, 0.0, cfg.curb_height / 2), (s1 - s0 + ext, d_out - d_in, cfg.curb_height),
+                part = Part((0.0, 0.0, cfg.curb_height / 2),
+                            (s1 - s0 + ext, d_out - d_in, cfg.curb_height),
                             C.SIDEWALK, C.TEX_SIDEWALK)
-                self.add_stuff('sidewalk', OCC['sidewalk'], [part], float(cx), float(cy), float(hm), block=False)
+                self.add_stuff('sidewalk', OCC['sidewalk'], [part], float(cx), float(cy), float(hm),
+                               block=False)
                 i = j + 1
 
     def _make_buildings(self, st: Street):
@@ -851,10 +877,13 @@ class WorldBuilder:
                 if self.buildings.hits(cx, cy, h, length / 2, depth / 2, 0.0, height):
                     continue
                 colour = _jitter(rng, _pick(rng, C.BUILDING_COLOURS))
-                parts = [Part((0.0, 0.0, height / 2), (length, depth, height), colour, C.TEX_FACADE)]
+                parts = [Part((0.0, 0.0, height / 2), (length, depth, height), colour,
+                              C.TEX_FACADE)]
                 if rng.random() < cfg.building_roof_box_prob:
-                    rl, rw, rh = rng.uniform(2, 0.4 * length), rng.uniform(2, 0.4 * depth), rng.uniform(1.0, 2.5)
-                    centre = (rng.uniform(-0.2, 0.2) * length, rng.uniform(-0.2, 0.2) * depth, height + rh / 2)
+                    rl, rw, rh = (rng.uniform(2, 0.4 * length), rng.uniform(2, 0.4 * depth),
+                                  rng.uniform(1.0, 2.5))
+                    centre = (rng.uniform(-0.2, 0.2) * length, rng.uniform(-0.2, 0.2) * depth,
+                              height + rh / 2)
                     parts.append(Part(centre, (rl, rw, rh), C.ROOF))
                 self.add_stuff('building', OCC['manmade'], parts, cx, cy, h)
                 self.buildings.add(cx, cy, h, length / 2, depth / 2, 0.0, height + 3)
@@ -884,10 +913,12 @@ class WorldBuilder:
                     to_road = -sign   # object frame y points left of the street heading
                     ph = cfg.pole_height
                     parts = [_box(-0.1, 0.1, -0.1, 0.1, 0.0, ph, C.POLE),
-                             _box(-0.06, 0.06, *sorted((0.0, to_road * 1.8)), ph - 0.25, ph - 0.12, C.POLE),
-                             _box(-0.2, 0.2, *sorted((to_road * 1.5, to_road * 2.1)), ph - 0.4, ph - 0.25,
-                                  (0.85, 0.85, 0.7))]
-                    self.add_stuff('pole', OCC['manmade'], parts, float(x), float(y), float(h), check=True)
+                             _box(-0.06, 0.06, *sorted((0.0, to_road * 1.8)), ph - 0.25, ph - 0.12,
+                                  C.POLE),
+                             _box(-0.2, 0.2, *sorted((to_road * 1.5, to_road * 2.1)), ph - 0.4,
+                                  ph - 0.25, (0.85, 0.85, 0.7))]
+                    self.add_stuff('pole', OCC['manmade'], parts, float(x), float(y), float(h),
+                                   check=True)
                 s += rng.uniform(*cfg.pole_spacing_range)
             # traffic signs, occasionally
             for _ in range(int(rng.poisson(cfg.signs_per_side * (st.s_max - st.s_min) / 100.0))):
@@ -908,9 +939,10 @@ class WorldBuilder:
                     if self.raster.lookup(x, y) == C.GROUND_SIDEWALK:
                         parts = self._tree_parts()
                         cw = parts[1].size[0]
-                        if not self.buildings.hits(float(x), float(y), float(h), cw / 2, cw / 2, 0, 50):
-                            self.add_stuff('tree', OCC['vegetation'], parts, float(x), float(y), float(h),
-                                           check=True, margin=0.1)
+                        if not self.buildings.hits(float(x), float(y), float(h), cw / 2, cw / 2, 0,
+                                                   50):
+                            self.add_stuff('tree', OCC['vegetation'], parts, float(x), float(y),
+                                           float(h), check=True, margin=0.1)
                     s += rng.uniform(*cfg.street_tree_spacing_range)
             # trees and hedges in the lots
             for lot in self.lots[(si, side)]:
@@ -923,12 +955,15 @@ class WorldBuilder:
                     hh = rng.uniform(*cfg.hedge_height_range)
                     x, y, h = st.point(0.5 * (lot['s0'] + lot['s1']), sign * (d_in + 0.9))
                     if np.all(self.raster.lookup(*st.point(np.linspace(lot['s0'], lot['s1'], 8),
-                                                           np.full(8, sign * (d_in + 0.9)))[:2]) == lot['zone']):
+                                                           np.full(8, sign * (d_in + 0.9)))[:2])
+                              == lot['zone']):
                         self.add_stuff('hedge', OCC['vegetation'],
                                        [Part((0.0, 0.0, hh / 2), (length, 0.9, hh),
-                                             _jitter(rng, _pick(rng, C.FOLIAGE_COLOURS)), C.TEX_FOLIAGE)],
+                                             _jitter(rng, _pick(rng, C.FOLIAGE_COLOURS)),
+                                             C.TEX_FOLIAGE)],
                                        float(x), float(y), float(h), check=True, margin=0.1)
-                for _ in range(int(rng.integers(cfg.lot_tree_count_range[0], cfg.lot_tree_count_range[1] + 1))):
+                for _ in range(int(rng.integers(cfg.lot_tree_count_range[0],
+                                                cfg.lot_tree_count_range[1] + 1))):
                     ts = rng.uniform(lot['s0'], lot['s1'])
                     td = d_in + rng.uniform(1.5, max(1.6, depth - 1.5))
                     x, y, h = st.point(ts, sign * td)
@@ -970,7 +1005,8 @@ class WorldBuilder:
         rng = self.rng
         l, w, h = _size(rng, self.cfg, 'pedestrian')
         return tmpl_pedestrian(rng, l, w, h, _jitter(rng, _pick(rng, C.CLOTHES_COLOURS)),
-                               _jitter(rng, _pick(rng, C.CLOTHES_COLOURS)), _pick(rng, C.SKIN_COLOURS))
+                               _jitter(rng, _pick(rng, C.CLOTHES_COLOURS)),
+                               _pick(rng, C.SKIN_COLOURS))
 
     def _static_thing(self, kind, parts, x, y, yaw, attribute='') -> bool:
         poses, present = self._static_pose(float(x), float(y), float(yaw))
@@ -991,7 +1027,8 @@ class WorldBuilder:
         st = self.streets[0]
         sides = [sd for sd in SIDES if st.parking[sd]]
         length = rng.uniform(*cfg.construction_zone_length_range)
-        s0 = rng.uniform(cfg.construction_zone_window[0], self.path_length + cfg.construction_zone_window[1])
+        s0 = rng.uniform(cfg.construction_zone_window[0],
+                         self.path_length + cfg.construction_zone_window[1])
         if sides:
             # road works in a parking lane: barrier line on the lane edge, cone tapers
             side = _pick(rng, sides)
@@ -1001,17 +1038,20 @@ class WorldBuilder:
             while s < s0 + length:
                 l, w, h = _size(rng, cfg, 'barrier')
                 x, y, hd = st.point(s + w / 2, d_line)
-                self._static_thing('barrier', tmpl_barrier(rng, l, w, h), x, y, float(hd) - math.pi / 2)
+                self._static_thing('barrier', tmpl_barrier(rng, l, w, h), x, y,
+                                   float(hd) - math.pi / 2)
                 s += w + 0.15
             for s_end, direction in ((s0, -1.0), (s0 + length, 1.0)):
                 for k in range(4):
                     l, w, h = _size(rng, cfg, 'traffic_cone')
                     x, y, hd = st.point(s_end + direction * (1.0 + 1.5 * k),
                                         sign * (st.half_drive + 0.4 + 0.5 * k))
-                    self._static_thing('traffic_cone', tmpl_cone(rng, l, w, h), x, y, rng.uniform(0, math.pi))
+                    self._static_thing('traffic_cone', tmpl_cone(rng, l, w, h), x, y,
+                                       rng.uniform(0, math.pi))
             self._blocked_slots = (side, s0 - 8.0, s0 + length + 8.0)
             self.features.append('road works')
-        # construction site in an open lot of the main street: a construction vehicle behind barriers
+        # construction site in an open lot of the main street: a construction vehicle behind
+        # barriers
         lo, hi = cfg.construction_zone_window
         for side in SIDES:
             for lot in self.lots[(0, side)]:
@@ -1026,15 +1066,16 @@ class WorldBuilder:
                 x, y, hd = st.point(sm, sign * (outer + 7.0))
                 if self.raster.lookup(x, y) != lot['zone']:
                     continue
-                if not self._static_thing('construction_vehicle', parts, x, y, float(hd) + rng.uniform(-0.6, 0.6),
-                                          'vehicle.parked'):
+                if not self._static_thing('construction_vehicle', parts, x, y,
+                                          float(hd) + rng.uniform(-0.6, 0.6), 'vehicle.parked'):
                     continue
                 s = lot['s0'] + 2.0
                 while s < lot['s1'] - 3.0:
                     l, w, h = _size(rng, cfg, 'barrier')
                     x, y, hd = st.point(s + w / 2, sign * (outer + 1.0))
                     if self.raster.lookup(x, y) == lot['zone']:
-                        self._static_thing('barrier', tmpl_barrier(rng, l, w, h), x, y, float(hd) - math.pi / 2)
+                        self._static_thing('barrier', tmpl_barrier(rng, l, w, h), x, y,
+                                           float(hd) - math.pi / 2)
                     s += w + 0.3
                 self.features.append('construction site')
                 return
@@ -1062,7 +1103,8 @@ class WorldBuilder:
                     sc = s + nslots * slot / 2
                     x, y, h = st.point(sc, d + rng.uniform(-1, 1) * cfg.parked_lateral_jitter)
                     if not self._other_corridor(st, np.array([x]), np.array([y]), 2.0)[0]:
-                        yaw = float(h) + (0.0 if side == 0 else math.pi) + rng.uniform(-1, 1) * cfg.parked_yaw_jitter
+                        yaw = (float(h) + (0.0 if side == 0 else math.pi)
+                               + rng.uniform(-1, 1) * cfg.parked_yaw_jitter)
                         attr = 'cycle.without_rider' if kind == 'motorcycle' else 'vehicle.parked'
                         self._static_thing(kind, parts, x, y, yaw, attr)
                     s += nslots * slot
@@ -1082,7 +1124,8 @@ class WorldBuilder:
                     kind = self._pick_kind(cfg.moving_vehicle_mix)
                     parts = self._vehicle(kind)
                     poses, present = self._lane_poses(st, s0, d, v, direction)
-                    if not main and np.any(self._other_corridor(st, poses[:, 0], poses[:, 1], 1.0) & present):
+                    if not main and np.any(self._other_corridor(st, poses[:, 0], poses[:, 1], 1.0)
+                                           & present):
                         # cross traffic would drive through the ego street; make it wait instead
                         continue
                     attr = 'cycle.with_rider' if kind == 'motorcycle' else 'vehicle.moving'
@@ -1116,7 +1159,8 @@ class WorldBuilder:
                 on_walk = self.raster.lookup(poses[:, 0], poses[:, 1]) == C.GROUND_SIDEWALK
                 if not np.all(on_walk | ~present):
                     continue
-                self.add_thing('pedestrian', self._pedestrian(), poses, present, 'pedestrian.moving', moving=True,
+                self.add_thing('pedestrian', self._pedestrian(), poses, present,
+                               'pedestrian.moving', moving=True,
                                clearance=cfg.pedestrian_clearance)
             # standing pedestrians: on the sidewalk or in front of buildings
             for _ in range(int(rng.poisson(cfg.standing_pedestrians_per_side * length / 100.0))):
@@ -1126,8 +1170,8 @@ class WorldBuilder:
                 code = self.raster.lookup(x, y)
                 if code not in (C.GROUND_SIDEWALK, C.GROUND_OTHER_FLAT, C.GROUND_TERRAIN):
                     continue
-                self._static_thing('pedestrian', self._pedestrian(), x, y, rng.uniform(-math.pi, math.pi),
-                                   'pedestrian.standing')
+                self._static_thing('pedestrian', self._pedestrian(), x, y,
+                                   rng.uniform(-math.pi, math.pi), 'pedestrian.standing')
             # parked bicycles and bins along the curb band
             for _ in range(int(rng.poisson(cfg.bicycle_groups_per_side * length / 100.0))):
                 s = rng.uniform(st.s_min, st.s_max)
@@ -1136,15 +1180,18 @@ class WorldBuilder:
                     x, y, hd = st.point(s + k * 1.9, sign * (curb + cfg.curb_band_offset))
                     if self.raster.lookup(x, y) != C.GROUND_SIDEWALK:
                         continue
-                    self._static_thing('bicycle', tmpl_bicycle(rng, l, w, h, _pick(rng, C.CAR_COLOURS)),
-                                       x, y, float(hd) + rng.uniform(-0.1, 0.1), 'cycle.without_rider')
+                    self._static_thing('bicycle',
+                                       tmpl_bicycle(rng, l, w, h, _pick(rng, C.CAR_COLOURS)),
+                                       x, y, float(hd) + rng.uniform(-0.1, 0.1),
+                                       'cycle.without_rider')
             for _ in range(int(rng.poisson(cfg.bins_per_side * length / 100.0))):
                 s = rng.uniform(st.s_min, st.s_max)
                 x, y, hd = st.point(s, sign * (curb + cfg.curb_band_offset))
                 if self.raster.lookup(x, y) != C.GROUND_SIDEWALK:
                     continue
                 l, w, h = _size(rng, cfg, 'bin')
-                self._static_thing('bin', tmpl_bin(rng, l, w, h, _pick(rng, C.BIN_COLOURS)), x, y, float(hd))
+                self._static_thing('bin', tmpl_bin(rng, l, w, h, _pick(rng, C.BIN_COLOURS)), x, y,
+                                   float(hd))
 
 
 def build_world(cfg: WorldConfig, rng: np.random.Generator, times: np.ndarray) -> World:

@@ -16,14 +16,9 @@ from __future__ import annotations
 
 import os
 import pickle
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / 'tools'))
 
 pytestmark = pytest.mark.toy_world
 
@@ -155,7 +150,8 @@ def _depth_errors(toy_root, infos, depths, perturb=None, swap_xy=False):
             u, v = p[:, 0] / zs, p[:, 1] / zs
             # pixel centres sit at integer coordinates: keep points with four
             # neighbouring pixel centres in the image
-            ok = (z > NEAR) & (u >= 0) & (u <= cam['width'] - 1) & (v >= 0) & (v <= cam['height'] - 1)
+            ok = ((z > NEAR) & (u >= 0) & (u <= cam['width'] - 1)
+                  & (v >= 0) & (v <= cam['height'] - 1))
             if not ok.any():
                 continue
             # camera centre in the ego frame, for the occlusion test
@@ -204,7 +200,8 @@ def _depth_error(inv_depth, u, v, z):
 def _summary(err):
     """Assertion message: agreeing fraction and error percentiles (sky = inf)."""
     pct = np.percentile(np.minimum(err, 1e3), [50, 90, 99])
-    return f'{(err <= DEPTH_TOL).mean():.3f} of {len(err)} within {DEPTH_TOL:.2f} m; p50/p90/p99 {pct.round(2)} m'
+    return (f'{(err <= DEPTH_TOL).mean():.3f} of {len(err)} within {DEPTH_TOL:.2f} m; '
+            f'p50/p90/p99 {pct.round(2)} m')
 
 
 def _yaw_in_camera(deg):

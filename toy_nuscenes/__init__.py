@@ -12,7 +12,7 @@ Modules, one concept each:
 * ``tables``    -- nuScenes v1.0 JSON tables and tokens
 * ``dataset``   -- writes the whole tree atomically (``generate``)
 
-Entry point: ``tools/make_toy_nuscenes.py`` or ``generate(Options(out=...))``.
+Entry points: ``tools/make_toy_nuscenes.py`` (``cli``) or ``generate(Options(out=...))``.
 """
 from .config import OCC_CLASS_NAMES, WorldConfig
 from .dataset import Options, generate, validate

@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from loaders.occ3d import FREE_LABEL
-from loaders.occ_metric import OccupancyMetric
-from loaders.old_metrics import Metric_mIoU
-from loaders.ray_metrics import main_raypq, main_rayiou
+from core.occ3d import FREE_LABEL
+from evaluation.occ_metric import OccupancyMetric
+from evaluation.old_metrics import Metric_mIoU
+from evaluation.ray_metrics import main_rayiou, main_raypq
 
 
 def _samples(num, seed=0, panoptic=False):

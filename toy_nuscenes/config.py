@@ -93,7 +93,8 @@ class WorldConfig:
     min_curve_radius: float = 55.0
     cross_street_prob: float = 0.65
     # the crossing lies at f * path_length + ahead metres along the main street
-    cross_street_position: Tuple[Tuple[float, float], Tuple[float, float]] = ((0.25, 1.0), (12.0, 40.0))
+    cross_street_position: Tuple[Tuple[float, float], Tuple[float, float]] = ((0.25, 1.0),
+                                                                             (12.0, 40.0))
     cross_street_angle_range: Tuple[float, float] = (1.15, 1.99)  # rad from main
     cross_street_half_length: float = 95.0
     dash_length: float = 3.0

@@ -72,7 +72,8 @@ def _voxelize_parts(centre, half, yaw, valid, cls, inst, prio, x0, y0, z0, vs, e
 
 
 @njit(cache=True, parallel=True)
-def _voxelize_ground(ego_x, ego_y, ego_yaw, codes, res, code_to_occ, prio, x0, y0, vs, nsub, k_lo, k_hi, sem):
+def _voxelize_ground(ego_x, ego_y, ego_yaw, codes, res, code_to_occ, prio, x0, y0, vs, nsub, k_lo,
+                     k_hi, sem):
     nx, ny, nz = sem.shape
     nyr, nxr = codes.shape
     c = math.cos(ego_yaw)
@@ -196,7 +197,8 @@ class OccupancyBuilder:
         self.cam_tmax = np.full(len(self.cam_dirs), 1e3)
         z0, vs, nz = cfg.occ_range_min[2], cfg.occ_voxel_size, cfg.occ_shape[2]
         eps = cfg.overlap_epsilon
-        ks = [k for k in range(nz) if z0 + k * vs < -eps and z0 + (k + 1) * vs > -cfg.ground_thickness + eps]
+        ks = [k for k in range(nz)
+              if z0 + k * vs < -eps and z0 + (k + 1) * vs > -cfg.ground_thickness + eps]
         self.ground_k = (min(ks), max(ks))
 
     def build(self, state: WorldState, ego_t: np.ndarray, ego_yaw: float,
@@ -218,8 +220,9 @@ class OccupancyBuilder:
         R_eg = rot_z(-ego_yaw)
         centre_e = np.ascontiguousarray((state.centre - ego_t) @ R_eg.T)
         yaw_e = state.yaw - ego_yaw
-        _voxelize_parts(centre_e, state.half, yaw_e, state.valid, w.part_class, w.part_instance.astype(np.int64),
-                        self.prio, x0, y0, z0, vs, cfg.overlap_epsilon, sem, ins)
+        _voxelize_parts(centre_e, state.half, yaw_e, state.valid, w.part_class,
+                        w.part_instance.astype(np.int64), self.prio, x0, y0, z0, vs,
+                        cfg.overlap_epsilon, sem, ins)
         occupied = sem != C.FREE
         mask_lidar = np.zeros(cfg.occ_shape, dtype=np.uint8)
         pts_e = lidar_points[:, :3].astype(np.float64) @ self.lidar.R_se.T + self.lidar.t_se
@@ -227,5 +230,6 @@ class OccupancyBuilder:
         _trace(origins, np.ascontiguousarray(pts_e - origins), np.ones(len(pts_e)), False, occupied,
                x0, y0, z0, vs, mask_lidar)
         mask_camera = np.zeros(cfg.occ_shape, dtype=np.uint8)
-        _trace(self.cam_origins, self.cam_dirs, self.cam_tmax, True, occupied, x0, y0, z0, vs, mask_camera)
+        _trace(self.cam_origins, self.cam_dirs, self.cam_tmax, True, occupied, x0, y0, z0, vs,
+               mask_camera)
         return dict(semantics=sem, mask_lidar=mask_lidar, mask_camera=mask_camera, instances=ins)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from loaders.old_metrics import Metric_mIoU
+from evaluation.old_metrics import Metric_mIoU
 
 
 def _metric(**kwargs):

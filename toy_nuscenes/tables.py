@@ -18,33 +18,46 @@ TABLE_NAMES = ('category', 'attribute', 'visibility', 'instance', 'sensor', 'cal
 CATEGORIES = (
     ('human.pedestrian.adult', 'Adult subcategory.'),
     ('human.pedestrian.child', 'Child subcategory.'),
-    ('human.pedestrian.wheelchair', 'Wheelchairs. If a person is in the wheelchair, include in the annotation.'),
-    ('human.pedestrian.stroller', 'Strollers. If a person is in the stroller, include in the annotation.'),
-    ('human.pedestrian.personal_mobility', 'A small electric or self-propelled vehicle, e.g. skateboard, scooter.'),
+    ('human.pedestrian.wheelchair',
+     'Wheelchairs. If a person is in the wheelchair, include in the annotation.'),
+    ('human.pedestrian.stroller',
+     'Strollers. If a person is in the stroller, include in the annotation.'),
+    ('human.pedestrian.personal_mobility',
+     'A small electric or self-propelled vehicle, e.g. skateboard, scooter.'),
     ('human.pedestrian.police_officer', 'Police officer.'),
     ('human.pedestrian.construction_worker', 'Construction worker.'),
     ('animal', 'All animals, e.g. cats, dogs, birds.'),
-    ('vehicle.car', 'Vehicle designed primarily for personal use, e.g. sedans, hatch-backs, vans, SUVs.'),
-    ('vehicle.motorcycle', 'Gasoline or electric powered 2-wheeled vehicle designed to move rapidly.'),
-    ('vehicle.bicycle', 'Human or electric powered 2-wheeled vehicle designed to travel at lower speeds.'),
+    ('vehicle.car',
+     'Vehicle designed primarily for personal use, e.g. sedans, hatch-backs, vans, SUVs.'),
+    ('vehicle.motorcycle',
+     'Gasoline or electric powered 2-wheeled vehicle designed to move rapidly.'),
+    ('vehicle.bicycle',
+     'Human or electric powered 2-wheeled vehicle designed to travel at lower speeds.'),
     ('vehicle.bus.bendy', 'Bendy bus subcategory.'),
     ('vehicle.bus.rigid', 'Rigid bus subcategory.'),
-    ('vehicle.truck', 'Vehicles primarily designed to haul cargo including lorries and pick-up trucks.'),
-    ('vehicle.construction', 'Vehicles primarily designed for construction, e.g. excavators, cranes.'),
+    ('vehicle.truck',
+     'Vehicles primarily designed to haul cargo including lorries and pick-up trucks.'),
+    ('vehicle.construction',
+     'Vehicles primarily designed for construction, e.g. excavators, cranes.'),
     ('vehicle.emergency.ambulance', 'All types of ambulances.'),
     ('vehicle.emergency.police', 'All types of police vehicles.'),
     ('vehicle.trailer', 'Any vehicle trailer, both for trucks, cars and bikes.'),
-    ('movable_object.barrier', 'Temporary road barrier placed in the scene in order to redirect traffic.'),
+    ('movable_object.barrier',
+     'Temporary road barrier placed in the scene in order to redirect traffic.'),
     ('movable_object.trafficcone', 'All types of traffic cones.'),
-    ('movable_object.pushable_pullable', 'Objects that a pedestrian may push or pull, e.g. dollies, bins.'),
-    ('movable_object.debris', 'Movable debris or trash that is too large to be driven over safely.'),
+    ('movable_object.pushable_pullable',
+     'Objects that a pedestrian may push or pull, e.g. dollies, bins.'),
+    ('movable_object.debris',
+     'Movable debris or trash that is too large to be driven over safely.'),
     ('static_object.bicycle_rack', 'Area or device intended to park or secure bicycles in a row.'),
 )
 
 ATTRIBUTES = (
     ('vehicle.moving', 'Vehicle is moving.'),
-    ('vehicle.stopped', 'Vehicle, with a driver/rider in/on it, is currently stationary but has an intent to move.'),
-    ('vehicle.parked', 'Vehicle is stationary (usually for longer duration) with no immediate intent to move.'),
+    ('vehicle.stopped',
+     'Vehicle, with a driver/rider in/on it, is currently stationary but has an intent to move.'),
+    ('vehicle.parked',
+     'Vehicle is stationary (usually for longer duration) with no immediate intent to move.'),
     ('cycle.with_rider', 'There is a rider on the bicycle or motorcycle.'),
     ('cycle.without_rider', 'There is NO rider on the bicycle or motorcycle.'),
     ('pedestrian.sitting_lying_down', 'The human is sitting or lying down.'),
@@ -52,7 +65,8 @@ ATTRIBUTES = (
     ('pedestrian.moving', 'The human is moving.'),
 )
 
-# nuScenes visibility bins: token, level, description (fraction of the object visible in all cameras)
+# nuScenes visibility bins: token, level, description (fraction of the object visible in all
+# cameras)
 VISIBILITY = (
     ('1', 'v0-40', 'visibility of whole object is between 0 and 40%'),
     ('2', 'v40-60', 'visibility of whole object is between 40 and 60%'),
@@ -95,10 +109,14 @@ class Tables:
     def __init__(self, channels: Dict[str, str]):
         """``channels`` maps sensor channel -> modality ('camera' / 'lidar')."""
         self.records: Dict[str, List[dict]] = {name: [] for name in TABLE_NAMES}
-        self.records['category'] = [dict(token=category_token(n), name=n, description=d) for n, d in CATEGORIES]
-        self.records['attribute'] = [dict(token=attribute_token(n), name=n, description=d) for n, d in ATTRIBUTES]
-        self.records['visibility'] = [dict(token=t, level=lv, description=d) for t, lv, d in VISIBILITY]
-        self.records['sensor'] = [dict(token=sensor_token(c), channel=c, modality=m) for c, m in channels.items()]
+        self.records['category'] = [dict(token=category_token(n), name=n, description=d)
+                                    for n, d in CATEGORIES]
+        self.records['attribute'] = [dict(token=attribute_token(n), name=n, description=d)
+                                     for n, d in ATTRIBUTES]
+        self.records['visibility'] = [dict(token=t, level=lv, description=d)
+                                      for t, lv, d in VISIBILITY]
+        self.records['sensor'] = [dict(token=sensor_token(c), channel=c, modality=m)
+                                  for c, m in channels.items()]
 
     def add(self, table: str, record: dict) -> dict:
         self.records[table].append(record)

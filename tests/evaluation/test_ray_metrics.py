@@ -4,10 +4,10 @@ import math
 import numpy as np
 import pytest
 
-from loaders import ray_metrics
-from loaders.occ3d import FREE_LABEL, OCC3D_CLASS_NAMES
-from loaders.ray_metrics import (CastRays, GroundTruthRayCache, LIDAR_RAYS, main_raypq,
-                                 main_rayiou, rayiou_counts, rayiou_from_counts)
+from core.occ3d import FREE_LABEL, OCC3D_CLASS_NAMES
+from evaluation import ray_metrics
+from evaluation.ray_metrics import (LIDAR_RAYS, CastRays, GroundTruthRayCache, main_rayiou,
+                                    main_raypq, rayiou_counts, rayiou_from_counts)
 
 CAR, ROAD, MANMADE = 4, 11, 15
 ORIGINS = np.array([[0.9858, 0.0, 1.8402], [3.0, -1.0, 1.84]])

@@ -1,7 +1,7 @@
 """Entry-point plumbing: leaving the process group at exit."""
 import torch.distributed as dist
 
-from models.runtime import destroy_process_group
+from engine.runtime import destroy_process_group
 
 
 def test_destroy_process_group_leaves_a_joined_group_and_is_idempotent(tmp_path):

@@ -83,7 +83,8 @@ def points_in_obb(points: np.ndarray, centre, yaw: float, half_size) -> np.ndarr
     half_size = np.asarray(half_size, dtype=np.float64)
     r = float(np.hypot(half_size[0], half_size[1]))
     # cheap square pre-filter; only candidates get rotated
-    cand = np.nonzero((np.abs(points[:, 0] - centre[0]) <= r) & (np.abs(points[:, 1] - centre[1]) <= r))[0]
+    cand = np.nonzero((np.abs(points[:, 0] - centre[0]) <= r)
+                      & (np.abs(points[:, 1] - centre[1]) <= r))[0]
     out = np.zeros(len(points), dtype=bool)
     local = (points[cand] - centre) @ rot_z(yaw)
     out[cand] = np.all(np.abs(local) <= half_size, axis=1)

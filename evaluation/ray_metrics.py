@@ -11,8 +11,8 @@ are c and |d_pred - d_gt| < t; IoU_{c,t} = TP / (GT + PRED - TP), RayIoU@t = mea
 skipped), RayIoU = mean over t in (1, 2, 4) m.
 
 RayPQ follows SparseOcc's ``loaders/ray_pq.py``: ground-truth rays form one segment per
-instance only for the 8 thing classes of :data:`RAYPQ_THING_CLASSES` (every other class is
-one segment per class and sample), and RayPQ is the nan-mean over the whole
+instance only for the 8 thing classes of :data:`core.occ3d.OCC3D_THING_CLASSES` (every other
+class is one segment per class and sample), and RayPQ is the nan-mean over the whole
 [thresholds x classes] array of per-class PQ.
 """
 import collections
@@ -23,15 +23,12 @@ import os
 import numpy as np
 import torch
 
+from core.occ3d import (FREE_LABEL, GRID_MIN, GRID_SHAPE, OCC3D_CLASS_NAMES, OCC3D_THING_CLASSES,
+                        VOXEL_SIZE)
 from models.ops import ray_cast
-
-from .occ3d import FREE_LABEL, GRID_MIN, GRID_SHAPE, OCC3D_CLASS_NAMES, VOXEL_SIZE
 
 THRESHOLDS = (1.0, 2.0, 4.0)
 MAX_ORIGINS = 8
-# SparseOcc's Metric_RayPQ segments the ground truth per instance for these classes only.
-RAYPQ_THING_CLASSES = ('car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'motorcycle',
-                       'bicycle', 'pedestrian')
 
 
 def generate_lidar_rays():
@@ -279,7 +276,7 @@ def main_rayiou(sem_pred_list, sem_gt_list, lidar_origin_list,
 
 def raypq_counts(pred, gt, num_classes=len(OCC3D_CLASS_NAMES), thresholds=THRESHOLDS,
                  min_segment_rays=10, match_iou=0.5, class_names=OCC3D_CLASS_NAMES,
-                 thing_classes=RAYPQ_THING_CLASSES):
+                 thing_classes=OCC3D_THING_CLASSES):
     """Panoptic ray statistics of one sample (SparseOcc's ``Metric_RayPQ.add_batch``).
 
     Segments are sets of a sample's rays within one class ``c < num_classes - 1`` (free and

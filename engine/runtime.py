@@ -6,6 +6,8 @@ import sys
 import torch
 from mmengine.config import Config
 
+from .config import check_checkpoint, check_config_keys, check_data_roots, missing_config_message
+
 
 def fail(message):
     """Exits the program with a one-line error (exit code 1)."""
@@ -23,7 +25,6 @@ def load_config(path, cfg_options=None):
         mmengine.Config
     """
     if not os.path.isfile(path):
-        from engine.config import missing_config_message
         fail(missing_config_message(path))
     cfg = Config.fromfile(path)
     if cfg_options:
@@ -97,7 +98,6 @@ def prepare_config(args):
     the launcher chosen from the environment, ``work_dir`` resolved (``args.work_dir``, else
     the config's, else work_dirs/<config name>), and mmengine checkpoints made loadable.
     Misspelt top-level keys (``trian_cfg``) fail here, with one line."""
-    from engine.config import check_config_keys
 
     allow_mmengine_checkpoints()
     cfg = load_config(args.config, args.cfg_options)
@@ -112,7 +112,6 @@ def prepare_config(args):
 
 def require_checkpoint(path):
     """Fails with one line unless ``path`` is a complete torch checkpoint."""
-    from engine.config import check_checkpoint
 
     try:
         check_checkpoint(path)
@@ -122,7 +121,6 @@ def require_checkpoint(path):
 
 def require_data_roots(cfg, loaders):
     """Fails with one line when a dataset of the ``loaders`` has a missing ``data_root``."""
-    from engine.config import check_data_roots
 
     try:
         check_data_roots(cfg, loaders)

@@ -35,7 +35,8 @@ from .geometry import points_in_obb, quat_yaw, rot_z
 from .occupancy import OccupancyBuilder
 from .render import Renderer, lidar_scan
 from .sensors import Camera, calibration_record, make_cameras, make_lidar, sensor_world_pose
-from .tables import Tables, attribute_token, category_token, make_token, sensor_token, visibility_token
+from .tables import (Tables, attribute_token, category_token, make_token, sensor_token,
+                     visibility_token)
 from .world import World, build_world
 
 VERSION = 'v1.0-trainval'
@@ -52,7 +53,7 @@ class Options:
     sweeps: int = 2
     image_size: Tuple[int, int] = (800, 450)
     seed: int = 0
-    val_scenes: Optional[int] = None       # default: 20 % of the scenes, at least one if >= 2 scenes
+    val_scenes: Optional[int] = None  # default: 20 % of the scenes, at least one if >= 2 scenes
     overwrite: bool = False
     progress: bool = True
 
@@ -69,12 +70,14 @@ def validate(opts: Options) -> None:
                         ('sweeps', opts.sweeps), ('width', w), ('height', h)):
         lo, hi = LIMITS[name]
         if not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-            raise ValueError(f'{name.replace("_", "-")} must be an integer in [{lo}, {hi}], got {value!r}')
+            raise ValueError(f'{name.replace("_", "-")} must be an integer in [{lo}, {hi}], '
+                             f'got {value!r}')
     if not isinstance(opts.seed, (int, np.integer)) or opts.seed < 0:
         raise ValueError(f'seed must be a non-negative integer, got {opts.seed!r}')
     val = opts.resolved_val_scenes()
     if not isinstance(val, (int, np.integer)) or not 0 <= val < opts.scenes:
-        raise ValueError(f'val-scenes must be in [0, scenes - 1] = [0, {opts.scenes - 1}], got {val!r}')
+        raise ValueError(f'val-scenes must be in [0, scenes - 1] = [0, {opts.scenes - 1}], '
+                         f'got {val!r}')
 
 
 # --------------------------------------------------------------------------
@@ -227,19 +230,22 @@ class DatasetWriter:
                 translation=t, rotation=q, camera_intrinsic=cam.K.tolist()))['token']
         t, q = calibration_record(self.lidar.R_se, self.lidar.t_se)
         calib[C.LIDAR_CHANNEL] = tables.add('calibrated_sensor', dict(
-            token=self.token('calib', si, C.LIDAR_CHANNEL), sensor_token=sensor_token(C.LIDAR_CHANNEL),
+            token=self.token('calib', si, C.LIDAR_CHANNEL),
+            sensor_token=sensor_token(C.LIDAR_CHANNEL),
             translation=t, rotation=q, camera_intrinsic=[]))['token']
 
         n_kf = opts.frames_per_scene
         sample_tokens = [self.token('sample', si, k) for k in range(n_kf)]
         scene_token = self.token('scene', si)
         for k in range(n_kf):
-            tables.add('sample', dict(token=sample_tokens[k], timestamp=int(stamps[self.kf_index == k][0]),
+            tables.add('sample', dict(token=sample_tokens[k],
+                                      timestamp=int(stamps[self.kf_index == k][0]),
                                       prev=sample_tokens[k - 1] if k > 0 else '',
                                       next=sample_tokens[k + 1] if k < n_kf - 1 else '',
                                       scene_token=scene_token))
         tables.add('scene', dict(token=scene_token, log_token=log_token, nbr_samples=n_kf,
-                                 first_sample_token=sample_tokens[0], last_sample_token=sample_tokens[-1],
+                                 first_sample_token=sample_tokens[0],
+                                 last_sample_token=sample_tokens[-1],
                                  name=name, description=world.description))
 
         renderer = Renderer(cfg, world)
@@ -263,44 +269,50 @@ class DatasetWriter:
                 rgb, wbuf, _ = renderer.render(cam, state, ego_t, ego_yaw)
                 folder = 'samples' if is_key else 'sweeps'
                 fname = f'{folder}/{cam.channel}/{logfile}__{cam.channel}__{stamp}.jpg'
-                Image.fromarray(rgb).save(self.root / fname, format='JPEG', quality=cfg.jpeg_quality)
-                self._add_sample_data(last_sd, cam.channel, si, ti, sample_token, calib[cam.channel], stamp,
-                                      ego_t, ego_yaw, 'jpg', is_key, cam.height, cam.width, fname)
+                Image.fromarray(rgb).save(self.root / fname, format='JPEG',
+                                          quality=cfg.jpeg_quality)
+                self._add_sample_data(last_sd, cam.channel, si, ti, sample_token,
+                                      calib[cam.channel], stamp, ego_t, ego_yaw, 'jpg', is_key,
+                                      cam.height, cam.width, fname)
                 self.counts['images'] += 1
                 if is_key:
                     R_wc, pos = sensor_world_pose(ego_t, ego_yaw, cam.R_se, cam.t_se)
                     views.append((R_wc.T, pos, cam, wbuf))
             if is_key:
-                self._write_keyframe(world, si, k, ti, name, sample_token, stamp, state, ego_t, ego_yaw,
-                                     views, calib, last_sd, logfile, noise_rng, renderer, occ_builder, annotations)
+                self._write_keyframe(world, si, k, ti, name, sample_token, stamp, state, ego_t,
+                                     ego_yaw, views, calib, last_sd, logfile, noise_rng, renderer,
+                                     occ_builder, annotations)
             pbar.update(1)
         self._write_instances(si, annotations)
         return name
 
-    def _add_sample_data(self, last_sd, channel, si, ti, sample_token, calib_token, stamp, ego_t, ego_yaw,
-                         fileformat, is_key, height, width, fname) -> None:
+    def _add_sample_data(self, last_sd, channel, si, ti, sample_token, calib_token, stamp, ego_t,
+                         ego_yaw, fileformat, is_key, height, width, fname) -> None:
         token = self.token('sample_data', si, ti, channel)
         # nuScenes gives every sample_data its own ego pose, sharing the token
         self.tables.add('ego_pose', dict(token=token, timestamp=stamp, rotation=quat_yaw(ego_yaw),
                                          translation=[float(v) for v in ego_t]))
         prev = last_sd.get(channel)
         rec = self.tables.add('sample_data', dict(
-            token=token, sample_token=sample_token, ego_pose_token=token, calibrated_sensor_token=calib_token,
-            timestamp=stamp, fileformat=fileformat, is_key_frame=bool(is_key), height=int(height),
-            width=int(width), filename=fname, prev=prev['token'] if prev else '', next=''))
+            token=token, sample_token=sample_token, ego_pose_token=token,
+            calibrated_sensor_token=calib_token, timestamp=stamp, fileformat=fileformat,
+            is_key_frame=bool(is_key), height=int(height), width=int(width), filename=fname,
+            prev=prev['token'] if prev else '', next=''))
         if prev:
             prev['next'] = token
         last_sd[channel] = rec
 
-    def _write_keyframe(self, world: World, si, k, ti, scene_name, sample_token, stamp, state, ego_t, ego_yaw,
-                        views, calib, last_sd, logfile, noise_rng, renderer, occ_builder, annotations) -> None:
+    def _write_keyframe(self, world: World, si, k, ti, scene_name, sample_token, stamp, state,
+                        ego_t, ego_yaw, views, calib, last_sd, logfile, noise_rng, renderer,
+                        occ_builder, annotations) -> None:
         """LiDAR sweep, Occ3D labels and annotation records of keyframe ``k``."""
         cfg = self.cfg
         points, _ = lidar_scan(cfg, world, self.lidar, state, ego_t, ego_yaw, noise_rng)
         fname = f'samples/{C.LIDAR_CHANNEL}/{logfile}__{C.LIDAR_CHANNEL}__{stamp}.pcd.bin'
         (self.root / fname).write_bytes(np.ascontiguousarray(points, dtype=np.float32).tobytes())
-        self._add_sample_data(last_sd, C.LIDAR_CHANNEL, si, ti, sample_token, calib[C.LIDAR_CHANNEL], stamp,
-                              ego_t, ego_yaw, 'pcd', True, 0, 0, fname)
+        self._add_sample_data(last_sd, C.LIDAR_CHANNEL, si, ti, sample_token,
+                              calib[C.LIDAR_CHANNEL], stamp, ego_t, ego_yaw, 'pcd', True, 0, 0,
+                              fname)
         labels = occ_builder.build(state, ego_t, ego_yaw, points)
         occ_dir = self.root / 'occ3d' / scene_name / sample_token
         occ_dir.mkdir(parents=True)
@@ -310,7 +322,8 @@ class DatasetWriter:
         pts_w = points[:, :3].astype(np.float64) @ R_wl.T + lidar_origin
         for ann in world.annotations(ti):
             w, l, h = ann['size']
-            n_pts = int(points_in_obb(pts_w, ann['centre'], ann['yaw'], (l / 2, w / 2, h / 2)).sum())
+            n_pts = int(points_in_obb(pts_w, ann['centre'], ann['yaw'],
+                                      (l / 2, w / 2, h / 2)).sum())
             vis = _visible_fraction(ann, views, lidar_origin)
             annotations.setdefault(ann['obj'], []).append(dict(
                 keyframe=k, sample_token=sample_token, kind=ann['kind'], category=ann['category'],
@@ -339,13 +352,17 @@ class DatasetWriter:
                     self.tables.add('sample_annotation', dict(
                         token=tokens[i], sample_token=r['sample_token'], instance_token=inst_token,
                         visibility_token=r['visibility_token'],
-                        attribute_tokens=[attribute_token(r['attribute'])] if r['attribute'] else [],
+                        attribute_tokens=([attribute_token(r['attribute'])] if r['attribute']
+                                          else []),
                         translation=r['translation'], size=r['size'], rotation=r['rotation'],
-                        prev=tokens[i - 1] if i > 0 else '', next=tokens[i + 1] if i < len(run) - 1 else '',
+                        prev=tokens[i - 1] if i > 0 else '',
+                        next=tokens[i + 1] if i < len(run) - 1 else '',
                         num_lidar_pts=r['num_lidar_pts'], num_radar_pts=0))
                     self.counts['annotations'] += 1
-                self.tables.add('instance', dict(token=inst_token, category_token=category_token(run[0]['category']),
-                                                 nbr_annotations=len(run), first_annotation_token=tokens[0],
+                self.tables.add('instance', dict(token=inst_token,
+                                                 category_token=category_token(run[0]['category']),
+                                                 nbr_annotations=len(run),
+                                                 first_annotation_token=tokens[0],
                                                  last_annotation_token=tokens[-1]))
 
 
@@ -380,7 +397,8 @@ def generate(opts: Options, cfg: Optional[WorldConfig] = None) -> dict:
     try:
         writer = DatasetWriter(tmp, opts, cfg)
         total = opts.scenes * len(writer.times)
-        with tqdm(total=total, desc='toy nuScenes', unit='frame', disable=not opts.progress) as pbar:
+        with tqdm(total=total, desc='toy nuScenes', unit='frame',
+                  disable=not opts.progress) as pbar:
             names = writer.run(pbar)
         n_val = opts.resolved_val_scenes()
         split = {'train': names[:len(names) - n_val], 'val': names[len(names) - n_val:]}

@@ -1,0 +1,63 @@
+"""Voxel <-> metre conversions of axis-aligned grids (one implementation for every layer).
+
+A grid has its lowest corner at ``grid_min`` (metres, ego frame) and voxels of edge
+``voxel_size`` metres (one edge, or one per axis); voxel (i, j, k) covers
+``[grid_min + index * voxel_size, grid_min + (index + 1) * voxel_size)`` per axis and has its
+centre at ``grid_min + (index + 0.5) * voxel_size``. Every function takes torch tensors or
+numpy arrays and answers in the same kind; the trailing axis holds the grid's axes in order
+(x, y, z for 3D, or any prefix of them).
+"""
+import numpy as np
+import torch
+
+
+def _like(reference, values, dtype):
+    if isinstance(reference, torch.Tensor):
+        return torch.as_tensor(values, dtype=dtype, device=reference.device)
+    return np.asarray(values, dtype=dtype)
+
+
+def voxel_centres(coords, grid_min, voxel_size):
+    """Metric centres of voxels.
+
+    Args:
+        coords (Tensor or np.ndarray): int (or float) [..., A] voxel indices.
+        grid_min (sequence of A floats): metres of the grid's lowest corner, ego frame.
+        voxel_size (float or sequence of A floats): voxel edge(s) in metres.
+
+    Returns:
+        float32 Tensor for tensors, float64 array for arrays, [..., A] metres (ego frame).
+    """
+    if isinstance(coords, torch.Tensor):
+        dtype = coords.dtype if coords.is_floating_point() else torch.float32
+        coords = coords.to(dtype)
+    else:
+        dtype = np.float64
+        coords = np.asarray(coords, dtype)
+    return (coords + 0.5) * _like(coords, voxel_size, dtype) + _like(coords, grid_min, dtype)
+
+
+def voxel_of(points, grid_min, voxel_size):
+    """Index of the voxel containing each point, as floats (``floor``), not yet bounded by the
+    grid's shape: callers test ``0 <= index < shape`` and cast.
+
+    Args:
+        points (Tensor or np.ndarray): float [..., A] metres in the grid's frame.
+        grid_min (sequence of A floats): metres of the grid's lowest corner.
+        voxel_size (float or sequence of A floats): voxel edge(s) in metres.
+
+    Returns:
+        same kind and float dtype as ``points``, [..., A].
+    """
+    dtype = points.dtype if isinstance(points, torch.Tensor) else np.float64
+    if not isinstance(points, torch.Tensor):
+        points = np.asarray(points, dtype)
+    index = (points - _like(points, grid_min, dtype)) / _like(points, voxel_size, dtype)
+    return index.floor() if isinstance(index, torch.Tensor) else np.floor(index)
+
+
+def dense_coords(shape, device=None):
+    """int64 [prod(shape), len(shape)]: every voxel index of a grid, the first axis slowest
+    (the order of ``volume.flatten()`` for a volume of that shape)."""
+    axes = [torch.arange(n, device=device) for n in shape]
+    return torch.stack(torch.meshgrid(*axes, indexing='ij'), -1).reshape(-1, len(shape))

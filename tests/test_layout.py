@@ -1,0 +1,89 @@
+"""The dependency rule of docs/layout.md, read from the import statements of every module:
+core <- ops <- loaders / models / evaluation <- engine <- entry points and tools, and the toy
+world generator apart from all of them."""
+import ast
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGES = ('core', 'models', 'loaders', 'evaluation', 'engine', 'toy_nuscenes')
+# The rooms each room may import (itself included). The compiled extension models._C is
+# part of the ops.
+MAY_IMPORT = {
+    'core': {'core'},
+    'ops': {'core', 'ops'},
+    'loaders': {'core', 'ops', 'loaders'},
+    'models': {'core', 'ops', 'models'},
+    'evaluation': {'core', 'ops', 'evaluation'},
+    'engine': {'core', 'ops', 'loaders', 'models', 'evaluation', 'engine'},
+    'toy_nuscenes': {'toy_nuscenes'},
+}
+
+
+def room_of(module):
+    """The room of a dotted module name of this project, else None (a third-party module)."""
+    parts = module.split('.')
+    if parts[0] == 'models' and len(parts) > 1 and parts[1] in ('ops', '_C'):
+        return 'ops'
+    return parts[0] if parts[0] in PACKAGES else None
+
+
+def imported_modules(path, module):
+    """Dotted names a file imports, relative imports resolved (``from a import b`` gives
+    ``a.b``)."""
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
+    is_package = os.path.basename(path) == '__init__.py'
+    package = module.split('.') if is_package else module.split('.')[:-1]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            target = '.'.join(base + ([node.module] if node.module else []))
+            # a name may be a submodule (``from models import _C``): keep it
+            yield from (f'{target}.{alias.name}' for alias in node.names)
+
+
+def violations(root):
+    """``'module imports name'`` for every import breaking the rule under ``root``."""
+    found = []
+    for package in PACKAGES:
+        for folder, _, files in os.walk(os.path.join(root, package)):
+            for name in sorted(files):
+                if not name.endswith('.py'):
+                    continue
+                path = os.path.join(folder, name)
+                module = os.path.relpath(path, root)[:-3].replace(os.sep, '.')
+                module = module.removesuffix('.__init__')
+                room = room_of(module)
+                for target in imported_modules(path, module):
+                    other = room_of(target)
+                    if other is not None and other not in MAY_IMPORT[room]:
+                        found.append(f'{module} imports {target}')
+    return found
+
+
+def test_every_module_keeps_the_dependency_rule():
+    assert violations(ROOT) == []
+
+
+@pytest.mark.parametrize('source, expected', [
+    ('from models.ops import ray_cast\n', []),
+    ('from .ray_metrics import THRESHOLDS\nimport numpy\n', []),
+    ('from models.heads import MaskOccHead\n', ['evaluation.bad imports models.heads.MaskOccHead']),
+    ('from engine.config import check_checkpoint\n',
+     ['evaluation.bad imports engine.config.check_checkpoint']),
+])
+def test_the_rule_catches_an_upward_import(tmp_path, source, expected):
+    (tmp_path / 'evaluation').mkdir()
+    (tmp_path / 'evaluation' / 'bad.py').write_text(source)
+    assert violations(str(tmp_path)) == expected
+
+
+def test_relative_imports_resolve_from_the_package():
+    path = os.path.join(ROOT, 'models', 'view_transforms', 'implicit.py')
+    modules = set(imported_modules(path, 'models.view_transforms.implicit'))
+    assert {'models.ops.multiview_sampling.multiview_sampling',
+            'core.geometry.voxel_centres'} <= modules
