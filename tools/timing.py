@@ -85,7 +85,7 @@ def random_samples(cfg, count):
         fail(f'random inputs need the config keys {missing} (the dataset bases define them)')
     for index in range(count):
         frames = [index - t for t in range(cfg.num_frames)]
-        sample = packed_sample(cfg.num_frames, cfg.model.num_cams, cfg.image_size,
+        sample = packed_sample(cfg.num_frames, cfg.num_cams, cfg.image_size,
                                frame_ids=frames, seed=index)
         yield pseudo_collate([sample])
 

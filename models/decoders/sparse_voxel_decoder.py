@@ -42,6 +42,7 @@ from mmengine.model import BaseModule
 from mmdet3d.registry import MODELS
 
 from core.geometry import dense_coords, voxel_centres
+from core.occ3d import FREE_LABEL, GRID_MIN, GRID_SHAPE, VOXEL_SIZE
 
 from ..layers import AdaptiveMixing, DistanceBiasedSelfAttention, VoxelSampling
 
@@ -133,8 +134,8 @@ class SparseVoxelDecoder(BaseModule):
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
-    def __init__(self, embed_dims=256, num_classes=17, grid_shape=(200, 200, 16),
-                 grid_min=(-40.0, -40.0, -1.0), voxel_size=0.4, num_stages=3,
+    def __init__(self, embed_dims=256, num_classes=FREE_LABEL, grid_shape=GRID_SHAPE,
+                 grid_min=GRID_MIN, voxel_size=VOXEL_SIZE, num_stages=3,
                  topk_train=(4000, 16000, 64000), topk_test=(2000, 8000, 32000),
                  num_frames=8, num_groups=4, num_points=4, num_levels=4,
                  self_attn_stages=(0, 1), num_heads=8, ffn_dims=512, dropout=0.1,

@@ -38,6 +38,7 @@ from scipy.optimize import linear_sum_assignment
 from mmdet3d.registry import MODELS
 
 from core.geometry import voxel_centres
+from core.occ3d import FREE_LABEL, GRID_MIN, GRID_SHAPE, VOXEL_SIZE
 
 from ..layers import AdaptiveMixing
 
@@ -134,10 +135,10 @@ class MaskOccHead(BaseModule):
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
-    def __init__(self, num_classes=17, embed_dims=256, num_queries=100, num_layers=2,
+    def __init__(self, num_classes=FREE_LABEL, embed_dims=256, num_queries=100, num_layers=2,
                  num_frames=8, num_groups=4, num_points=4, num_levels=4, num_heads=8,
                  mixing_out_points=128, ffn_dims=512, dropout=0.1,
-                 grid_min=(-40.0, -40.0, -1.0), grid_shape=(200, 200, 16), voxel_size=0.4,
+                 grid_min=GRID_MIN, grid_shape=GRID_SHAPE, voxel_size=VOXEL_SIZE,
                  score_threshold=0.3, free_threshold=0.01, class_names=None,
                  thing_classes=(), panoptic=False,
                  # SparseOcc: cost_class 2 x FocalLossCost(weight=2.0).

@@ -21,6 +21,7 @@ occ_class_frequencies = [
     944004, 1897170, 152386, 2391677, 16957802, 724139, 189027, 2074468, 413451, 2384460,
     5916653, 175883646, 4275424, 51393615, 61411620, 105975596, 116424404, 1892500630]
 
+num_cams = 6  # the six nuScenes cameras, in core.occ3d.NUSCENES_CAMERAS order
 num_frames = 8
 # Camera frames between picked past frames: nuScenes cameras run at 12 Hz, keyframes at
 # 2 Hz, so 6 frames = 0.5 s. Training draws one interval per sample in [4, 8] (SparseOcc).
