@@ -26,7 +26,8 @@ def voxel_centres(coords, grid_min, voxel_size):
         voxel_size (float or sequence of A floats): voxel edge(s) in metres.
 
     Returns:
-        float32 Tensor for tensors, float64 array for arrays, [..., A] metres (ego frame).
+        Tensor (float32, or the float dtype of float coords) for tensors, float64 array for
+        arrays, [..., A] metres (ego frame).
     """
     if isinstance(coords, torch.Tensor):
         dtype = coords.dtype if coords.is_floating_point() else torch.float32
