@@ -1,6 +1,4 @@
 """Command line of the toy world generator (``tools/make_toy_nuscenes.py`` runs it)."""
-from __future__ import annotations
-
 import argparse
 import signal
 from pathlib import Path
@@ -8,7 +6,8 @@ from pathlib import Path
 from .dataset import Options, generate, validate
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser():
+    """The ``argparse.ArgumentParser`` of ``make_toy_nuscenes``."""
     p = argparse.ArgumentParser(description='Generate the toy nuScenes world (nuScenes v1.0 '
                                             'layout + Occ3D labels).',
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -32,7 +31,9 @@ def _terminate(signum, frame):
     raise SystemExit(128 + signum)
 
 
-def main(argv=None) -> dict:
+def main(argv=None):
+    """Parse ``argv`` (list of str; None: ``sys.argv[1:]``), generate the dataset and print
+    a one-line summary; returns the summary dict of ``dataset.generate``."""
     parser = build_parser()
     args = parser.parse_args(argv)
     opts = Options(out=args.out, scenes=args.scenes, frames_per_scene=args.frames_per_scene,

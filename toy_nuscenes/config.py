@@ -8,15 +8,13 @@ the rear axle, as in nuScenes); sensor frames are described in ``sensors.py``.
 Colours are linear RGB albedos in [0, 1]; the renderer multiplies them by the
 shading term and writes ``round(255 * value)``.
 """
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from typing import Dict, Tuple
 
 # --------------------------------------------------------------------------
 # Occ3D-nuScenes label space (index order is the on-disk label value).
 # --------------------------------------------------------------------------
-OCC_CLASS_NAMES: Tuple[str, ...] = (
+OCC_CLASS_NAMES = (
     'others', 'barrier', 'bicycle', 'bus', 'car', 'construction_vehicle',
     'motorcycle', 'pedestrian', 'traffic_cone', 'trailer', 'truck',
     'driveable_surface', 'other_flat', 'sidewalk', 'terrain', 'manmade',
@@ -28,7 +26,7 @@ NUM_OCC_CLASSES = len(OCC_CLASS_NAMES)  # 18, including free
 # When two shapes share a voxel the higher priority label wins.  Small things
 # rank highest so a cone next to a bus is not swallowed by it; every object
 # beats the ground it stands on.
-OCC_PRIORITY: Dict[str, int] = {
+OCC_PRIORITY = {
     'free': 0, 'driveable_surface': 1, 'other_flat': 2, 'terrain': 3,
     'sidewalk': 4, 'manmade': 5, 'vegetation': 6, 'bus': 7, 'trailer': 8,
     'construction_vehicle': 9, 'truck': 10, 'car': 11, 'others': 12,
@@ -39,7 +37,7 @@ OCC_PRIORITY: Dict[str, int] = {
 # Ground label raster codes (uint8 per 0.1 m cell, see world.GroundRaster).
 GROUND_TERRAIN, GROUND_OTHER_FLAT, GROUND_SIDEWALK, GROUND_ROAD = 0, 1, 2, 3
 GROUND_MARK_WHITE, GROUND_MARK_YELLOW = 4, 5
-GROUND_CODE_TO_OCC: Tuple[int, ...] = (
+GROUND_CODE_TO_OCC = (
     OCC['terrain'], OCC['other_flat'], OCC['sidewalk'],
     OCC['driveable_surface'], OCC['driveable_surface'], OCC['driveable_surface'])
 
@@ -48,7 +46,7 @@ TEX_PLAIN, TEX_FACADE, TEX_GLASS, TEX_FOLIAGE, TEX_STRIPES = 0, 1, 2, 3, 4
 TEX_BUS, TEX_CONE, TEX_SIDEWALK = 5, 6, 7
 
 # nuScenes camera channels in the order the devkit and most codebases list them.
-CAMERA_CHANNELS: Tuple[str, ...] = (
+CAMERA_CHANNELS = (
     'CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT',
     'CAM_BACK', 'CAM_BACK_LEFT', 'CAM_BACK_RIGHT')
 LIDAR_CHANNEL = 'LIDAR_TOP'
@@ -265,6 +263,6 @@ BARRIER_RED = (0.85, 0.10, 0.08)
 CONE_ORANGE = (0.96, 0.42, 0.05)
 
 # LiDAR reflectivity per Occ3D class, in nuScenes intensity units (0-255).
-LIDAR_REFLECTIVITY: Tuple[float, ...] = (
+LIDAR_REFLECTIVITY = (
     40, 60, 30, 45, 45, 50, 35, 25, 90, 45, 45, 12, 20, 28, 16, 35, 22, 0)
 LIDAR_MARKING_REFLECTIVITY = 110.0

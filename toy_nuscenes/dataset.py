@@ -13,8 +13,6 @@ Output tree (``DIR``)::
 The tree is written into a hidden sibling directory and renamed into place
 only when complete, so an interrupted or failing run leaves no ``DIR``.
 """
-from __future__ import annotations
-
 import io
 import json
 import os
@@ -24,20 +22,20 @@ import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 from PIL import Image
 
-from . import config as C
+from . import config
 from .config import WorldConfig
 from .geometry import points_in_obb, quat_yaw, rot_z
 from .occupancy import OccupancyBuilder
 from .render import Renderer, lidar_scan
-from .sensors import Camera, calibration_record, make_cameras, make_lidar, sensor_world_pose
+from .sensors import calibration_record, make_cameras, make_lidar, sensor_world_pose
 from .tables import (Tables, attribute_token, category_token, make_token, sensor_token,
                      visibility_token)
-from .world import World, build_world
+from .world import build_world
 
 VERSION = 'v1.0-trainval'
 LIMITS = dict(scenes=(1, 9999), frames_per_scene=(1, 2000), sweeps=(0, 50),
@@ -57,14 +55,15 @@ class Options:
     overwrite: bool = False
     progress: bool = True
 
-    def resolved_val_scenes(self) -> int:
+    def resolved_val_scenes(self):
+        """Number of val scenes (int): ``val_scenes``, or the default when it is None."""
         if self.val_scenes is not None:
             return self.val_scenes
         return max(1, round(0.2 * self.scenes)) if self.scenes >= 2 else 0
 
 
-def validate(opts: Options) -> None:
-    """Raise ValueError with a one-line message for impossible options."""
+def validate(opts):
+    """Raise ValueError with a one-line message for impossible options (``Options``)."""
     w, h = opts.image_size
     for name, value in (('scenes', opts.scenes), ('frames_per_scene', opts.frames_per_scene),
                         ('sweeps', opts.sweeps), ('width', w), ('height', h)):
@@ -83,9 +82,12 @@ def validate(opts: Options) -> None:
 # --------------------------------------------------------------------------
 # file helpers
 # --------------------------------------------------------------------------
-def save_npz_deterministic(path: Path, arrays: Dict[str, np.ndarray]) -> None:
+def save_npz_deterministic(path, arrays):
     """Like ``np.savez_compressed`` but with fixed zip timestamps, so equal
-    arrays give equal bytes (numpy stamps the current time into the archive)."""
+    arrays give equal bytes (numpy stamps the current time into the archive).
+
+    ``path`` (Path) is the .npz file, ``arrays`` a dict name -> ndarray.
+    """
     with zipfile.ZipFile(path, 'w', compression=zipfile.ZIP_DEFLATED) as zf:
         for name, arr in arrays.items():
             buf = io.BytesIO()
@@ -95,8 +97,8 @@ def save_npz_deterministic(path: Path, arrays: Dict[str, np.ndarray]) -> None:
             zf.writestr(info, buf.getvalue())
 
 
-def _log_name(cfg: WorldConfig, timestamp_us: int) -> Tuple[str, str]:
-    """(logfile, date) in nuScenes style, e.g. n015-2018-07-18-11-07-57+0800."""
+def _log_name(cfg, timestamp_us):
+    """(logfile, date) strings in nuScenes style, e.g. n015-2018-07-18-11-07-57+0800."""
     tz = timezone(timedelta(hours=cfg.log_utc_offset_hours))
     dt = datetime.fromtimestamp(timestamp_us / 1e6, tz)
     sign = '+' if cfg.log_utc_offset_hours >= 0 else '-'
@@ -104,9 +106,10 @@ def _log_name(cfg: WorldConfig, timestamp_us: int) -> Tuple[str, str]:
     return 'n015-' + dt.strftime('%Y-%m-%d-%H-%M-%S') + off, dt.strftime('%Y-%m-%d')
 
 
-def frame_times(cfg: WorldConfig, keyframes: int, sweeps: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Frame times (s from scene start, sorted) and keyframe index per frame
-    (-1 for sweeps).  Sweeps are evenly spaced between consecutive keyframes."""
+def frame_times(cfg, keyframes, sweeps):
+    """Frame times (float [T], s from scene start, sorted) and keyframe index per frame
+    (int [T], -1 for sweeps) of ``keyframes`` keyframes with ``sweeps`` sweeps evenly
+    spaced between consecutive ones."""
     dt = cfg.keyframe_interval_us / 1e6
     times, kf = [], []
     for k in range(keyframes):
@@ -119,10 +122,14 @@ def frame_times(cfg: WorldConfig, keyframes: int, sweeps: int) -> Tuple[np.ndarr
     return np.asarray(times), np.asarray(kf)
 
 
-def _visible_fraction(ann: dict, views: Sequence[Tuple[np.ndarray, np.ndarray, Camera, np.ndarray]],
-                      viewpoint: np.ndarray) -> float:
-    """Fraction of sample points on the box faces turned towards ``viewpoint``
-    that some camera sees unoccluded (its depth buffer is not in front of them)."""
+def _visible_fraction(ann, views, viewpoint):
+    """Fraction (float) of sample points on the box faces turned towards ``viewpoint``
+    that some camera sees unoccluded (its depth buffer is not in front of them).
+
+    ``ann`` is a ``World.annotations`` dict, ``viewpoint`` [3] global (m); ``views`` is a
+    sequence of (R_cw [3, 3] global -> camera, camera position [3] global, ``Camera``,
+    inverse depth buffer [H, W]) per camera.
+    """
     w, l, h = ann['size']
     half = np.array([l / 2, w / 2, h / 2])
     R = rot_z(ann['yaw'])
@@ -170,10 +177,11 @@ class DatasetWriter:
     """Writes all scenes into ``root`` and collects the nuScenes tables.
 
     Tokens are md5 digests of (seed, table, key), so they are stable for a
-    seed and differ between seeds.
+    seed and differ between seeds.  ``root`` (Path), ``opts`` (``Options``),
+    ``cfg`` (``WorldConfig``).
     """
 
-    def __init__(self, root: Path, opts: Options, cfg: WorldConfig):
+    def __init__(self, root, opts, cfg):
         self.root = root
         self.opts = opts
         self.cfg = cfg
@@ -181,28 +189,30 @@ class DatasetWriter:
         self.cameras = make_cameras(cfg, *opts.image_size)
         self.lidar = make_lidar(cfg)
         channels = {cam.channel: 'camera' for cam in self.cameras}
-        channels[C.LIDAR_CHANNEL] = 'lidar'
+        channels[config.LIDAR_CHANNEL] = 'lidar'
         self.tables = Tables(channels)
         for sub in ('samples', 'sweeps'):
             for cam in self.cameras:
                 (root / sub / cam.channel).mkdir(parents=True, exist_ok=True)
-        (root / 'samples' / C.LIDAR_CHANNEL).mkdir(parents=True, exist_ok=True)
+        (root / 'samples' / config.LIDAR_CHANNEL).mkdir(parents=True, exist_ok=True)
         (root / 'maps').mkdir(exist_ok=True)
         (root / 'occ3d').mkdir(exist_ok=True)
         self.times, self.kf_index = frame_times(cfg, opts.frames_per_scene, opts.sweeps)
         self.counts = dict(images=0, keyframes=0, annotations=0)
 
-    def token(self, *key) -> str:
+    def token(self, *key):
         return make_token(self.seed, *key)
 
-    def run(self, progress_bar) -> List[str]:
+    def run(self, progress_bar):
+        """Write every scene (``progress_bar``: tqdm, one step per frame) and the tables;
+        returns the scene names (list of str)."""
         names = []
         for si in range(self.opts.scenes):
             names.append(self.write_scene(si, progress_bar))
         self.tables.write(str(self.root / VERSION))
         return names
 
-    def write_scene(self, si: int, pbar) -> str:
+    def write_scene(self, si, pbar):
         """Build scene ``si``'s world (seeded by (seed, si)), render every frame
         time in order and add its records; returns the scene name."""
         cfg, opts, tables = self.cfg, self.opts, self.tables
@@ -229,9 +239,9 @@ class DatasetWriter:
                 token=self.token('calib', si, cam.channel), sensor_token=sensor_token(cam.channel),
                 translation=t, rotation=q, camera_intrinsic=cam.K.tolist()))['token']
         t, q = calibration_record(self.lidar.R_se, self.lidar.t_se)
-        calib[C.LIDAR_CHANNEL] = tables.add('calibrated_sensor', dict(
-            token=self.token('calib', si, C.LIDAR_CHANNEL),
-            sensor_token=sensor_token(C.LIDAR_CHANNEL),
+        calib[config.LIDAR_CHANNEL] = tables.add('calibrated_sensor', dict(
+            token=self.token('calib', si, config.LIDAR_CHANNEL),
+            sensor_token=sensor_token(config.LIDAR_CHANNEL),
             translation=t, rotation=q, camera_intrinsic=[]))['token']
 
         n_kf = opts.frames_per_scene
@@ -250,8 +260,8 @@ class DatasetWriter:
 
         renderer = Renderer(cfg, world)
         occ_builder = OccupancyBuilder(cfg, world, self.cameras, self.lidar)
-        last_sd: Dict[str, dict] = {}
-        annotations: Dict[int, List[dict]] = {}   # object index -> per-keyframe records
+        last_sd = {}        # channel -> its latest sample_data record
+        annotations = {}    # object index -> list of per-keyframe records
         next_kf = 0
         for ti in range(len(self.times)):
             k = int(self.kf_index[ti])
@@ -287,7 +297,7 @@ class DatasetWriter:
         return name
 
     def _add_sample_data(self, last_sd, channel, si, ti, sample_token, calib_token, stamp, ego_t,
-                         ego_yaw, fileformat, is_key, height, width, fname) -> None:
+                         ego_yaw, fileformat, is_key, height, width, fname):
         token = self.token('sample_data', si, ti, channel)
         # nuScenes gives every sample_data its own ego pose, sharing the token
         self.tables.add('ego_pose', dict(token=token, timestamp=stamp, rotation=quat_yaw(ego_yaw),
@@ -302,16 +312,16 @@ class DatasetWriter:
             prev['next'] = token
         last_sd[channel] = rec
 
-    def _write_keyframe(self, world: World, si, k, ti, scene_name, sample_token, stamp, state,
+    def _write_keyframe(self, world, si, k, ti, scene_name, sample_token, stamp, state,
                         ego_t, ego_yaw, views, calib, last_sd, logfile, noise_rng, renderer,
-                        occ_builder, annotations) -> None:
+                        occ_builder, annotations):
         """LiDAR sweep, Occ3D labels and annotation records of keyframe ``k``."""
         cfg = self.cfg
         points, _ = lidar_scan(cfg, world, self.lidar, state, ego_t, ego_yaw, noise_rng)
-        fname = f'samples/{C.LIDAR_CHANNEL}/{logfile}__{C.LIDAR_CHANNEL}__{stamp}.pcd.bin'
+        fname = f'samples/{config.LIDAR_CHANNEL}/{logfile}__{config.LIDAR_CHANNEL}__{stamp}.pcd.bin'
         (self.root / fname).write_bytes(np.ascontiguousarray(points, dtype=np.float32).tobytes())
-        self._add_sample_data(last_sd, C.LIDAR_CHANNEL, si, ti, sample_token,
-                              calib[C.LIDAR_CHANNEL], stamp, ego_t, ego_yaw, 'pcd', True, 0, 0,
+        self._add_sample_data(last_sd, config.LIDAR_CHANNEL, si, ti, sample_token,
+                              calib[config.LIDAR_CHANNEL], stamp, ego_t, ego_yaw, 'pcd', True, 0, 0,
                               fname)
         labels = occ_builder.build(state, ego_t, ego_yaw, points)
         occ_dir = self.root / 'occ3d' / scene_name / sample_token
@@ -332,9 +342,12 @@ class DatasetWriter:
                 num_lidar_pts=n_pts, visibility_token=visibility_token(vis)))
         self.counts['keyframes'] += 1
 
-    def _write_instances(self, si: int, annotations: Dict[int, List[dict]]) -> None:
+    def _write_instances(self, si, annotations):
         """Instances are contiguous keyframe runs of one object (an object that
-        leaves the annotated range and comes back starts a new instance)."""
+        leaves the annotated range and comes back starts a new instance).
+
+        ``annotations`` maps object index -> list of per-keyframe records (dicts).
+        """
         for obj in sorted(annotations):
             recs = annotations[obj]
             runs, cur = [], [recs[0]]
@@ -369,7 +382,9 @@ class DatasetWriter:
 # --------------------------------------------------------------------------
 # atomic output directory
 # --------------------------------------------------------------------------
-def _check_target(out: Path, overwrite: bool) -> None:
+def _check_target(out, overwrite):
+    """Raise FileExistsError if ``out`` (Path) is not a directory, or is a non-empty one
+    and not ``overwrite``."""
     if out.exists() or out.is_symlink():
         if not out.is_dir():
             raise FileExistsError(f'{out} exists and is not a directory')
@@ -377,8 +392,9 @@ def _check_target(out: Path, overwrite: bool) -> None:
             raise FileExistsError(f'{out} exists and is not empty (pass --overwrite to replace it)')
 
 
-def generate(opts: Options, cfg: Optional[WorldConfig] = None) -> dict:
-    """Generate the dataset described by ``opts``; returns a summary dict.
+def generate(opts, cfg=None):
+    """Generate the dataset described by ``opts`` (``Options``) with ``cfg``
+    (``WorldConfig``; None: the defaults); returns a summary dict.
 
     Raises ValueError for bad options and FileExistsError for an occupied
     target; on any error (or KeyboardInterrupt) the partial output is removed.

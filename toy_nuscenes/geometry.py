@@ -3,27 +3,24 @@
 Quaternions follow nuScenes / pyquaternion: ``(w, x, y, z)``, unit norm,
 rotating vectors from the child frame into the parent frame.
 """
-from __future__ import annotations
-
 import math
-from typing import Sequence
 
 import numpy as np
 
 
-def rot_z(yaw: float) -> np.ndarray:
-    """3x3 rotation by ``yaw`` radians about +z."""
+def rot_z(yaw):
+    """3x3 rotation (float64 ndarray) by ``yaw`` radians about +z."""
     c, s = math.cos(yaw), math.sin(yaw)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def quat_yaw(yaw: float) -> list:
+def quat_yaw(yaw):
     """Quaternion (w, x, y, z) of a rotation about +z, as a JSON-ready list."""
     return [math.cos(yaw / 2.0), 0.0, 0.0, math.sin(yaw / 2.0)]
 
 
-def quat_from_matrix(m: np.ndarray) -> list:
-    """Quaternion (w, x, y, z) with w >= 0 of a 3x3 rotation matrix."""
+def quat_from_matrix(m):
+    """Quaternion (w, x, y, z) with w >= 0, as a list, of a 3x3 rotation matrix."""
     m = np.asarray(m, dtype=np.float64)
     tr = m[0, 0] + m[1, 1] + m[2, 2]
     if tr > 0:
@@ -45,8 +42,8 @@ def quat_from_matrix(m: np.ndarray) -> list:
     return [float(v) for v in q]
 
 
-def matrix_from_quat(q: Sequence[float]) -> np.ndarray:
-    """3x3 rotation matrix of a (w, x, y, z) quaternion."""
+def matrix_from_quat(q):
+    """3x3 rotation matrix (float64 ndarray) of a (w, x, y, z) quaternion (4 floats)."""
     w, x, y, z = (float(v) for v in q)
     return np.array([
         [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
@@ -59,7 +56,7 @@ def wrap_angle(a):
     return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
 
 
-def obb_overlap(cx, cy, yaw, hl, hw, ocx, ocy, oyaw, ohl, ohw) -> np.ndarray:
+def obb_overlap(cx, cy, yaw, hl, hw, ocx, ocy, oyaw, ohl, ohw):
     """Separating-axis test between 2-D oriented rectangles (broadcasting).
 
     A rectangle is its centre (cx, cy), heading ``yaw`` (its length axis) and
@@ -77,8 +74,9 @@ def obb_overlap(cx, cy, yaw, hl, hw, ocx, ocy, oyaw, ohl, ohw) -> np.ndarray:
     return ~separated
 
 
-def points_in_obb(points: np.ndarray, centre, yaw: float, half_size) -> np.ndarray:
-    """Bool mask of ``points`` [N, 3] inside a yaw-rotated 3-D box."""
+def points_in_obb(points, centre, yaw, half_size):
+    """Bool mask [N] of ``points`` (ndarray [N, 3]) inside a 3-D box: ``centre`` [3],
+    ``yaw`` (float, rad) about +z, half extents ``half_size`` [3]."""
     centre = np.asarray(centre, dtype=np.float64)
     half_size = np.asarray(half_size, dtype=np.float64)
     r = float(np.hypot(half_size[0], half_size[1]))

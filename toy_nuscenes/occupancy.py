@@ -10,19 +10,13 @@ A voxel takes the label of every shape that overlaps it by more than
 ``cfg.overlap_epsilon`` (exact separating-axis test, so thin parts such as
 poles are kept); among several, the highest ``config.OCC_PRIORITY`` wins.
 """
-from __future__ import annotations
-
 import math
-from typing import Dict, List
 
 import numpy as np
 from numba import njit, prange
 
-from . import config as C
-from .config import WorldConfig
+from . import config
 from .geometry import rot_z
-from .sensors import Camera, Lidar
-from .world import World, WorldState
 
 
 @njit(cache=True)
@@ -181,14 +175,16 @@ def _trace(origins, dirs, tmax, stop_at_occupied, occupied, x0, y0, z0, vs, mask
 class OccupancyBuilder:
     """Makes ``labels.npz`` contents for keyframes of one world."""
 
-    def __init__(self, cfg: WorldConfig, world: World, cameras: List[Camera], lidar: Lidar):
+    def __init__(self, cfg, world, cameras, lidar):
+        """``cfg`` ``WorldConfig``, ``world`` ``World``, ``cameras`` list of ``Camera`` and
+        ``lidar`` ``Lidar`` (rigs in the ego frame)."""
         self.cfg = cfg
         self.world = world
         self.lidar = lidar
-        self.prio = np.zeros(C.NUM_OCC_CLASSES, dtype=np.int64)
-        for name, value in C.OCC_PRIORITY.items():
-            self.prio[C.OCC[name]] = value
-        self.code_to_occ = np.asarray(C.GROUND_CODE_TO_OCC, dtype=np.int64)
+        self.prio = np.zeros(config.NUM_OCC_CLASSES, dtype=np.int64)
+        for name, value in config.OCC_PRIORITY.items():
+            self.prio[config.OCC[name]] = value
+        self.code_to_occ = np.asarray(config.GROUND_CODE_TO_OCC, dtype=np.int64)
         nu, nv = cfg.camera_mask_rays
         dirs = [cam.ray_directions(nu, nv) for cam in cameras]
         self.cam_dirs = np.ascontiguousarray(np.concatenate(dirs))
@@ -201,18 +197,18 @@ class OccupancyBuilder:
               if z0 + k * vs < -eps and z0 + (k + 1) * vs > -cfg.ground_thickness + eps]
         self.ground_k = (min(ks), max(ks))
 
-    def build(self, state: WorldState, ego_t: np.ndarray, ego_yaw: float,
-              lidar_points: np.ndarray) -> Dict[str, np.ndarray]:
+    def build(self, state, ego_t, ego_yaw, lidar_points):
         """Labels of one keyframe.
 
-        ``lidar_points`` float32 [N, 5] in the LIDAR_TOP frame.  Returns
-        semantics, mask_lidar, mask_camera (uint8 [200, 200, 16]) and
-        instances (uint16, scene-local object id, 0 = none).
+        ``state`` ``WorldState`` at the keyframe, ego pose ``ego_t`` [3] (global, m) and
+        ``ego_yaw`` (float, rad), ``lidar_points`` float32 [N, 5] in the LIDAR_TOP frame.
+        Returns a dict of arrays: semantics, mask_lidar, mask_camera (uint8 [200, 200, 16])
+        and instances (uint16, scene-local object id, 0 = none).
         """
         cfg, w = self.cfg, self.world
         x0, y0, z0 = cfg.occ_range_min
         vs = cfg.occ_voxel_size
-        sem = np.full(cfg.occ_shape, C.FREE, dtype=np.uint8)
+        sem = np.full(cfg.occ_shape, config.FREE, dtype=np.uint8)
         ins = np.zeros(cfg.occ_shape, dtype=np.uint16)
         _voxelize_ground(float(ego_t[0]), float(ego_t[1]), ego_yaw, w.raster.codes, w.raster.res,
                          self.code_to_occ, self.prio, x0, y0, vs, cfg.ground_subsamples,
@@ -223,7 +219,7 @@ class OccupancyBuilder:
         _voxelize_parts(centre_e, state.half, yaw_e, state.valid, w.part_class,
                         w.part_instance.astype(np.int64), self.prio, x0, y0, z0, vs,
                         cfg.overlap_epsilon, sem, ins)
-        occupied = sem != C.FREE
+        occupied = sem != config.FREE
         mask_lidar = np.zeros(cfg.occ_shape, dtype=np.uint8)
         pts_e = lidar_points[:, :3].astype(np.float64) @ self.lidar.R_se.T + self.lidar.t_se
         origins = np.ascontiguousarray(np.repeat(self.lidar.t_se[None], len(pts_e), 0))

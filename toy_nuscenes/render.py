@@ -12,18 +12,13 @@ Camera pipeline, per image (numba, single thread):
 3. ``_shade``: per pixel albedo (part colour or ground code), texture program,
    Lambert sun shading, distance haze, sky gradient -> uint8 RGB [H, W, 3].
 """
-from __future__ import annotations
-
 import math
-from typing import Tuple
 
 import numpy as np
 from numba import njit, prange
 
-from . import config as C
-from .config import WorldConfig
-from .sensors import Camera, Lidar, sensor_world_pose
-from .world import World, WorldState
+from . import config
+from .sensors import sensor_world_pose
 
 ID_GROUND = -1
 ID_SKY = -2
@@ -308,16 +303,16 @@ def _shade(Rwc, cam_pos, fx, fy, cx, cy, wbuf, idbuf, centre, half, cos_yaw, sin
                 if 0 <= ix < nx_r and 0 <= iy < ny_r:
                     code = codes[iy, ix]
                 r, g, b = ground_albedo[code, 0], ground_albedo[code, 1], ground_albedo[code, 2]
-                if code == C.GROUND_TERRAIN:
+                if code == config.GROUND_TERRAIN:
                     n1 = _vnoise(px * 0.3, py * 0.3, 11)
                     r += 0.12 * (n1 - 0.5)
                     g += 0.06 * (n1 - 0.5)
                     noise = _mix_noise(px, py, 1.5, 8.0, 0.6, 12, fine)
                     amp = 1.6 * strength
-                elif code == C.GROUND_OTHER_FLAT:
+                elif code == config.GROUND_OTHER_FLAT:
                     line = _frac(px / 0.6) < 0.08 or _frac(py / 0.6) < 0.08
                     noise = 0.25 if line else 0.5 + 0.5 * (_grain(px / 0.6, py / 0.6, 21) - 0.5)
-                elif code == C.GROUND_SIDEWALK:
+                elif code == config.GROUND_SIDEWALK:
                     line = _frac(px / 1.0) < 0.05 or _frac(py / 1.0) < 0.05
                     noise = 0.3 if line else 0.45 + 0.3 * _vnoise(px, py, 31)
                 else:
@@ -345,7 +340,7 @@ def _shade(Rwc, cam_pos, fx, fy, cx, cy, wbuf, idbuf, centre, half, cos_yaw, sin
                 tx = tex[p]
                 vertical = f < 4
                 noise = _mix_noise(fa, fb, 2.0, 12.0, 0.6, sd, fine)
-                if tx == C.TEX_FACADE:
+                if tx == config.TEX_FACADE:
                     if vertical:
                         along = fa + ea
                         up = fb + eb
@@ -361,11 +356,11 @@ def _shade(Rwc, cam_pos, fx, fy, cx, cy, wbuf, idbuf, centre, half, cos_yaw, sin
                         amp = amp * 0.7
                     elif f == 4:
                         r, g, b = roof[0], roof[1], roof[2]
-                elif tx == C.TEX_GLASS:
+                elif tx == config.TEX_GLASS:
                     if vertical and fb + eb > 0.12 * 2 * eb and abs(fa) < ea - 0.1:
                         r, g, b = glass[0], glass[1], glass[2]
                         amp = 0.3 * strength
-                elif tx == C.TEX_BUS:
+                elif tx == config.TEX_BUS:
                     rel = (fb + eb) / (2 * eb)
                     if vertical:
                         lo_w = 0.35 if f == 0 else 0.5
@@ -373,19 +368,19 @@ def _shade(Rwc, cam_pos, fx, fy, cx, cy, wbuf, idbuf, centre, half, cos_yaw, sin
                                 and (f < 2 or _frac((fa + ea) / 1.4) > 0.08)):
                             r, g, b = glass[0], glass[1], glass[2]
                             amp = 0.3 * strength
-                elif tx == C.TEX_FOLIAGE:
+                elif tx == config.TEX_FOLIAGE:
                     n2 = _vnoise(fa * 1.2 + 3.1 * f, fb * 1.2, sd + 5)
                     r += 0.10 * (n2 - 0.5)
                     g += 0.12 * (n2 - 0.5)
                     noise = _mix_noise(fa, fb, 4.0, 14.0, 0.5, sd + 6, fine)
                     amp = 2.2 * strength
-                elif tx == C.TEX_STRIPES:
+                elif tx == config.TEX_STRIPES:
                     if _frac((qy + hy) / 0.5) >= 0.5:
                         r, g, b = 0.92, 0.92, 0.9
-                elif tx == C.TEX_CONE:
+                elif tx == config.TEX_CONE:
                     if vertical and 0.4 < _frac(pz / 0.35) < 0.7:
                         r, g, b = 0.95, 0.95, 0.95
-                elif tx == C.TEX_SIDEWALK:
+                elif tx == config.TEX_SIDEWALK:
                     if f == 4:
                         along = qx + hx
                         line = _frac(along / 1.0) < 0.05 or _frac((qy + hy) / 1.0) < 0.05
@@ -496,21 +491,23 @@ def _lidar_cast(origin, dirs, az0, centre, half, yaw, valid, max_range, t_out, i
 # --------------------------------------------------------------------------
 # Python front ends
 # --------------------------------------------------------------------------
-def _ground_albedo() -> np.ndarray:
+def _ground_albedo():
+    """float64 [6, 3] albedo per ground raster code."""
     table = np.zeros((6, 3))
-    table[C.GROUND_TERRAIN] = C.TERRAIN
-    table[C.GROUND_OTHER_FLAT] = C.OTHER_FLAT
-    table[C.GROUND_SIDEWALK] = C.SIDEWALK
-    table[C.GROUND_ROAD] = C.ASPHALT
-    table[C.GROUND_MARK_WHITE] = C.MARK_WHITE
-    table[C.GROUND_MARK_YELLOW] = C.MARK_YELLOW
+    table[config.GROUND_TERRAIN] = config.TERRAIN
+    table[config.GROUND_OTHER_FLAT] = config.OTHER_FLAT
+    table[config.GROUND_SIDEWALK] = config.SIDEWALK
+    table[config.GROUND_ROAD] = config.ASPHALT
+    table[config.GROUND_MARK_WHITE] = config.MARK_WHITE
+    table[config.GROUND_MARK_YELLOW] = config.MARK_YELLOW
     return table
 
 
 class Renderer:
     """Renders the cameras of one world; holds the constant shading inputs."""
 
-    def __init__(self, cfg: WorldConfig, world: World):
+    def __init__(self, cfg, world):
+        """``cfg`` ``WorldConfig``, ``world`` ``World``."""
         self.cfg = cfg
         self.world = world
         self.ground_albedo = _ground_albedo()
@@ -520,16 +517,17 @@ class Renderer:
                                dtype=np.float64)
         self.sky_h = np.asarray(cfg.sky_horizon, dtype=np.float64)
         self.sky_z = np.asarray(cfg.sky_zenith, dtype=np.float64)
-        self.window = np.asarray(C.WINDOW, dtype=np.float64)
-        self.glass = np.asarray(C.GLASS, dtype=np.float64)
-        self.roof = np.asarray(C.ROOF, dtype=np.float64)
+        self.window = np.asarray(config.WINDOW, dtype=np.float64)
+        self.glass = np.asarray(config.GLASS, dtype=np.float64)
+        self.roof = np.asarray(config.ROOF, dtype=np.float64)
 
-    def render(self, cam: Camera, state: WorldState, ego_t: np.ndarray,
-               ego_yaw: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def render(self, cam, state, ego_t, ego_yaw):
         """Render one camera.
 
-        Returns rgb uint8 [H, W, 3], inverse depth float64 [H, W] (1 / camera
-        z in 1/m, 0 for sky) and id int32 [H, W] (part * 6 + face, -1 ground, -2 sky).
+        ``cam`` ``Camera``, ``state`` ``WorldState``, ego pose ``ego_t`` [3] (global, m) and
+        ``ego_yaw`` (float, rad).  Returns a tuple: rgb uint8 [H, W, 3], inverse depth
+        float64 [H, W] (1 / camera z in 1/m, 0 for sky) and id int32 [H, W] (part * 6 + face,
+        -1 ground, -2 sky).
         """
         cfg, w = self.cfg, self.world
         R_wc, pos = sensor_world_pose(ego_t, ego_yaw, cam.R_se, cam.t_se)
@@ -550,9 +548,12 @@ class Renderer:
         return rgb, wbuf, idbuf
 
 
-def lidar_scan(cfg: WorldConfig, world: World, lidar: Lidar, state: WorldState, ego_t: np.ndarray,
-               ego_yaw: float, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+def lidar_scan(cfg, world, lidar, state, ego_t, ego_yaw, rng):
     """Cast the LiDAR beams at one frame.
+
+    ``cfg`` ``WorldConfig``, ``world`` ``World``, ``lidar`` ``Lidar``, ``state`` ``WorldState``,
+    ego pose ``ego_t`` [3] (global, m) and ``ego_yaw`` (float, rad); ``rng``
+    ``np.random.Generator`` draws the range and intensity noise.
 
     Returns (points float32 [N, 5] = x, y, z (lidar frame, m), intensity
     (0-255), ring index (0 = lowest beam); classes int32 [N], the Occ3D class
@@ -584,14 +585,14 @@ def lidar_scan(cfg: WorldConfig, world: World, lidar: Lidar, state: WorldState, 
     g = hid == ID_GROUND
     pw = origin + dirs_w[bi, aj] * rng_t[:, None]
     codes = world.raster.lookup(pw[g, 0], pw[g, 1])
-    cls[g] = np.asarray(C.GROUND_CODE_TO_OCC)[codes]
-    refl[g] = np.where(codes >= C.GROUND_MARK_WHITE, C.LIDAR_MARKING_REFLECTIVITY,
-                       np.asarray(C.LIDAR_REFLECTIVITY)[cls[g]])
+    cls[g] = np.asarray(config.GROUND_CODE_TO_OCC)[codes]
+    refl[g] = np.where(codes >= config.GROUND_MARK_WHITE, config.LIDAR_MARKING_REFLECTIVITY,
+                       np.asarray(config.LIDAR_REFLECTIVITY)[cls[g]])
     cosi[g] = np.abs(dirs_w[bi[g], aj[g], 2])
     pp = hid[~g] // 6
     ff = hid[~g] % 6
     cls[~g] = world.part_class[pp]
-    refl[~g] = np.asarray(C.LIDAR_REFLECTIVITY)[cls[~g]]
+    refl[~g] = np.asarray(config.LIDAR_REFLECTIVITY)[cls[~g]]
     yaw = state.yaw[pp]
     c, s = np.cos(yaw), np.sin(yaw)
     normals = np.zeros((len(pp), 3))

@@ -7,15 +7,11 @@
 * ``R_se`` / ``t_se``: sensor -> ego rotation (3x3) and translation (m), the
   ``calibrated_sensor`` record of nuScenes.
 """
-from __future__ import annotations
-
 import math
 from dataclasses import dataclass
-from typing import List, Tuple
 
 import numpy as np
 
-from .config import WorldConfig
 from .geometry import quat_from_matrix, rot_z
 
 NUSCENES_WIDTH, NUSCENES_HEIGHT = 1600, 900
@@ -31,24 +27,24 @@ class Camera:
     t_se: np.ndarray     # [3] camera origin in ego, m
 
     @property
-    def fx(self) -> float:
+    def fx(self):
         return float(self.K[0, 0])
 
     @property
-    def fy(self) -> float:
+    def fy(self):
         return float(self.K[1, 1])
 
     @property
-    def cx(self) -> float:
+    def cx(self):
         return float(self.K[0, 2])
 
     @property
-    def cy(self) -> float:
+    def cy(self):
         return float(self.K[1, 2])
 
-    def ray_directions(self, nu: int, nv: int) -> np.ndarray:
-        """Unit ray directions [nv * nu, 3] in the ego frame through an evenly
-        spaced nu x nv grid of points covering the image."""
+    def ray_directions(self, nu, nv):
+        """Unit ray directions, float64 [nv * nu, 3] in the ego frame, through an evenly
+        spaced ``nu`` x ``nv`` grid of points covering the image."""
         u = (np.arange(nu) + 0.5) * self.width / nu - 0.5
         v = (np.arange(nv) + 0.5) * self.height / nv - 0.5
         uu, vv = np.meshgrid(u, v)
@@ -58,8 +54,8 @@ class Camera:
         return d @ self.R_se.T
 
 
-def camera_rotation(yaw: float) -> np.ndarray:
-    """Camera -> ego rotation for a level camera looking along ego yaw ``yaw``."""
+def camera_rotation(yaw):
+    """Camera -> ego rotation [3, 3] for a level camera looking along ego yaw ``yaw`` (rad)."""
     c, s = math.cos(yaw), math.sin(yaw)
     x_axis = [s, -c, 0.0]          # image right
     y_axis = [0.0, 0.0, -1.0]      # image down
@@ -77,7 +73,7 @@ class Lidar:
     max_range: float
     min_range: float
 
-    def directions(self) -> np.ndarray:
+    def directions(self):
         """Unit beam directions [B, A, 3] in the lidar frame; column j at azimuth 2 pi j / A."""
         az = 2 * np.pi * np.arange(self.n_azimuth) / self.n_azimuth
         el = self.elevations
@@ -86,8 +82,9 @@ class Lidar:
                          np.repeat(np.sin(el)[:, None], len(az), 1)], -1)
 
 
-def make_cameras(cfg: WorldConfig, width: int, height: int) -> List[Camera]:
-    """The six nuScenes-like cameras, intrinsics scaled from 1600 x 900."""
+def make_cameras(cfg, width, height):
+    """The six nuScenes-like cameras (list of ``Camera``) of ``cfg`` (``WorldConfig``) for
+    ``width`` x ``height`` pixel images, intrinsics scaled from 1600 x 900."""
     sx, sy = width / NUSCENES_WIDTH, height / NUSCENES_HEIGHT
     cams = []
     for m in cfg.cameras:
@@ -99,7 +96,8 @@ def make_cameras(cfg: WorldConfig, width: int, height: int) -> List[Camera]:
     return cams
 
 
-def make_lidar(cfg: WorldConfig) -> Lidar:
+def make_lidar(cfg):
+    """The LIDAR_TOP ``Lidar`` of ``cfg`` (``WorldConfig``)."""
     yaw = math.radians(cfg.lidar_yaw_deg)
     lo, hi = (math.radians(v) for v in cfg.lidar_elevation_range_deg)
     return Lidar(rot_z(yaw), np.asarray(cfg.lidar_translation, dtype=np.float64), yaw,
@@ -107,13 +105,13 @@ def make_lidar(cfg: WorldConfig) -> Lidar:
                  cfg.lidar_max_range, cfg.lidar_min_range)
 
 
-def sensor_world_pose(ego_t: np.ndarray, ego_yaw: float, R_se: np.ndarray,
-                      t_se: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Sensor -> global rotation and sensor origin in the global frame."""
+def sensor_world_pose(ego_t, ego_yaw, R_se, t_se):
+    """Sensor -> global rotation [3, 3] and sensor origin [3] in the global frame (m), from
+    the ego pose (``ego_t`` [3] global, ``ego_yaw`` float rad) and ``R_se`` / ``t_se``."""
     R_ge = rot_z(ego_yaw)
     return R_ge @ R_se, ego_t + R_ge @ t_se
 
 
-def calibration_record(R_se: np.ndarray, t_se: np.ndarray):
+def calibration_record(R_se, t_se):
     """(translation list, rotation quaternion list) as nuScenes stores them."""
     return [float(v) for v in t_se], quat_from_matrix(R_se)

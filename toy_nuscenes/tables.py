@@ -4,12 +4,9 @@ Records follow the nuScenes schema field for field (see the devkit's
 ``schema_nuscenes.md``); the devkit adds derived fields (``data``, ``anns``,
 ``channel``, ``category_name`` ...) itself when it loads them.
 """
-from __future__ import annotations
-
 import hashlib
 import json
 import os
-from typing import Dict, List
 
 TABLE_NAMES = ('category', 'attribute', 'visibility', 'instance', 'sensor', 'calibrated_sensor',
                'ego_pose', 'log', 'scene', 'sample', 'sample_data', 'sample_annotation', 'map')
@@ -75,8 +72,8 @@ VISIBILITY = (
 )
 
 
-def visibility_token(fraction: float) -> str:
-    """nuScenes visibility token for a visible fraction in [0, 1]."""
+def visibility_token(fraction):
+    """nuScenes visibility token (str '1'..'4') for a visible fraction in [0, 1]."""
     if fraction < 0.4:
         return '1'
     if fraction < 0.6:
@@ -86,29 +83,32 @@ def visibility_token(fraction: float) -> str:
     return '4'
 
 
-def make_token(*key) -> str:
+def make_token(*key):
     """Deterministic 32-hex-digit token of a key (nuScenes tokens are 32 hex chars)."""
     return hashlib.md5('/'.join(str(k) for k in key).encode('utf-8')).hexdigest()
 
 
-def category_token(name: str) -> str:
+def category_token(name):
     return make_token('category', name)
 
 
-def attribute_token(name: str) -> str:
+def attribute_token(name):
     return make_token('attribute', name)
 
 
-def sensor_token(channel: str) -> str:
+def sensor_token(channel):
     return make_token('sensor', channel)
 
 
 class Tables:
-    """Collects records of all tables and writes them as ``<dir>/<table>.json``."""
+    """Collects records of all tables and writes them as ``<dir>/<table>.json``.
 
-    def __init__(self, channels: Dict[str, str]):
-        """``channels`` maps sensor channel -> modality ('camera' / 'lidar')."""
-        self.records: Dict[str, List[dict]] = {name: [] for name in TABLE_NAMES}
+    ``records`` maps table name -> list of record dicts.
+    """
+
+    def __init__(self, channels):
+        """``channels`` (dict of str) maps sensor channel -> modality ('camera' / 'lidar')."""
+        self.records = {name: [] for name in TABLE_NAMES}
         self.records['category'] = [dict(token=category_token(n), name=n, description=d)
                                     for n, d in CATEGORIES]
         self.records['attribute'] = [dict(token=attribute_token(n), name=n, description=d)
@@ -118,11 +118,13 @@ class Tables:
         self.records['sensor'] = [dict(token=sensor_token(c), channel=c, modality=m)
                                   for c, m in channels.items()]
 
-    def add(self, table: str, record: dict) -> dict:
+    def add(self, table, record):
+        """Append ``record`` (dict) to table ``table`` (str); returns the record."""
         self.records[table].append(record)
         return record
 
-    def write(self, table_dir: str) -> None:
+    def write(self, table_dir):
+        """Write every table into ``table_dir`` (str path), created if missing."""
         os.makedirs(table_dir, exist_ok=True)
         for name in TABLE_NAMES:
             with open(os.path.join(table_dir, name + '.json'), 'w') as f:

@@ -12,16 +12,14 @@ below the object's centre.  Lateral street offsets ``d`` are positive to the
 left of the street heading; street side 0 is the right side (d < 0), side 1
 the left side (d > 0).  Traffic drives on the right.
 """
-from __future__ import annotations
-
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from . import config as C
+from . import config
 from .config import OCC, WorldConfig
 from .geometry import obb_overlap, wrap_angle
 
@@ -49,23 +47,24 @@ class Street:
     sidewalk_width: float
 
     @property
-    def s_min(self) -> float:
+    def s_min(self):
         return float(self.s[0])
 
     @property
-    def s_max(self) -> float:
+    def s_max(self):
         return float(self.s[-1])
 
     @property
-    def half_drive(self) -> float:
+    def half_drive(self):
         """Lateral distance from centreline to the outer edge of the driving lanes."""
         return self.lanes_per_direction * self.lane_width
 
-    def curb(self, side: int) -> float:
-        """|d| of the curb (road edge) on ``side``."""
+    def curb(self, side):
+        """|d| of the curb (road edge) on ``side`` (int, 0 right, 1 left)."""
         return self.half_drive + (self.parking_width if self.parking[side] else 0.0)
 
-    def sidewalk_outer(self, side: int) -> float:
+    def sidewalk_outer(self, side):
+        """|d| of the outer sidewalk edge on ``side`` (int, 0 right, 1 left)."""
         return self.curb(side) + self.sidewalk_width
 
     def frame(self, s):
@@ -97,8 +96,9 @@ class Street:
         s_out[(s_out < self.s_min) | (s_out > self.s_max)] = np.nan
         return s_out.reshape(np.shape(x)), d_out.reshape(np.shape(x))
 
-    def in_corridor(self, x, y, extra: float = 0.0) -> np.ndarray:
-        """True where a global point lies on this street's road (+ ``extra`` metres)."""
+    def in_corridor(self, x, y, extra=0.0):
+        """Bool array (shape of ``x``): True where a global point lies on this street's road
+        (+ ``extra`` metres)."""
         s, d = self.project(x, y)
         ok = ~np.isnan(s)
         res = np.zeros(np.shape(s), dtype=bool)
@@ -106,7 +106,7 @@ class Street:
         res[ok] = np.abs(d[ok]) <= lim[ok]
         return res
 
-    def band_polygon(self, s0: float, s1: float, d0: float, d1: float, step: float = 1.0):
+    def band_polygon(self, s0, s1, d0, d1, step=1.0):
         """Closed polygon (list of global (x, y)) of the band s in [s0, s1], d in [d0, d1]."""
         n = max(2, int(math.ceil((s1 - s0) / step)) + 1)
         ss = np.linspace(s0, s1, n)
@@ -114,13 +114,18 @@ class Street:
         xb, yb, _ = self.point(ss[::-1], np.full(n, d1))
         return list(zip(np.concatenate([xa, xb]), np.concatenate([ya, yb])))
 
-    def translate(self, dx: float, dy: float) -> None:
+    def translate(self, dx, dy):
+        """Shift the centreline by (dx, dy) metres."""
         self.xy = self.xy + np.array([dx, dy])
 
 
-def _curved_street(rng, cfg: WorldConfig, s_lo: float, s_hi: float,
-                   heading0: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Centreline with a sinusoidal heading profile, anchored at s = 0."""
+def _curved_street(rng, cfg, s_lo, s_hi, heading0):
+    """Centreline with a sinusoidal heading profile, anchored at s = 0 (where the
+    heading is ``heading0``, rad).
+
+    Returns (s [N], xy [N, 2], heading [N]) for s in [s_lo, s_hi] (m), as ``Street``
+    stores them.
+    """
     amp = rng.uniform(*cfg.heading_amplitude_range) * rng.choice([-1.0, 1.0])
     period = rng.uniform(*cfg.heading_period_range)
     phase = rng.uniform(0, 2 * math.pi)
@@ -150,36 +155,38 @@ class GroundRaster:
     Points outside the raster are terrain.
     """
 
-    def __init__(self, width_m: float, height_m: float, res: float):
+    def __init__(self, width_m, height_m, res):
         self.res = res
         self.nx = int(math.ceil(width_m / res))
         self.ny = int(math.ceil(height_m / res))
-        self._img = Image.new('L', (self.nx, self.ny), C.GROUND_TERRAIN)
+        self._img = Image.new('L', (self.nx, self.ny), config.GROUND_TERRAIN)
         self._draw = ImageDraw.Draw(self._img)
-        self.codes: Optional[np.ndarray] = None
+        self.codes = None       # set by finish()
 
-    def fill(self, polygon, code: int) -> None:
+    def fill(self, polygon, code):
+        """Paint ``polygon`` (list of global (x, y), m) with ground code ``code``."""
         pts = [(x / self.res - 0.5, y / self.res - 0.5) for x, y in polygon]
         self._draw.polygon(pts, fill=int(code))
 
-    def finish(self) -> None:
+    def finish(self):
         self.codes = np.asarray(self._img, dtype=np.uint8).copy()
         self._img = self._draw = None
 
-    def lookup(self, x, y) -> np.ndarray:
+    def lookup(self, x, y):
+        """uint8 ground codes (shape of ``x``) at global points ``x``, ``y`` (m)."""
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         ix = np.floor(x / self.res).astype(np.int64)
         iy = np.floor(y / self.res).astype(np.int64)
         inside = (ix >= 0) & (ix < self.nx) & (iy >= 0) & (iy < self.ny)
-        out = np.full(x.shape, C.GROUND_TERRAIN, dtype=np.uint8)
+        out = np.full(x.shape, config.GROUND_TERRAIN, dtype=np.uint8)
         out[inside] = self.codes[iy[inside], ix[inside]]
         return out
 
-    def map_png_array(self) -> np.ndarray:
+    def map_png_array(self):
         """Driveable-surface mask as the devkit's MapMask expects: uint8 0/255,
         row 0 at the largest global y, 0.1 m per pixel."""
-        road = self.codes >= C.GROUND_ROAD
+        road = self.codes >= config.GROUND_ROAD
         return np.ascontiguousarray(np.flipud(road).astype(np.uint8) * 255)
 
 
@@ -192,12 +199,13 @@ class Part:
     centre: Tuple[float, float, float]
     size: Tuple[float, float, float]
     colour: Tuple[float, float, float]
-    tex: int = C.TEX_PLAIN
+    tex: int = config.TEX_PLAIN
     occ_class: Optional[int] = None     # defaults to the object's class
     yaw: float = 0.0
 
 
-def _box(x0, x1, y0, y1, z0, z1, colour, tex=C.TEX_PLAIN, occ_class=None, yaw=0.0) -> Part:
+def _box(x0, x1, y0, y1, z0, z1, colour, tex=config.TEX_PLAIN, occ_class=None, yaw=0.0):
+    """``Part`` filling [x0, x1] x [y0, y1] x [z0, z1] (object frame, m)."""
     return Part(((x0 + x1) / 2, (y0 + y1) / 2, (z0 + z1) / 2), (x1 - x0, y1 - y0, z1 - z0),
                 tuple(colour), tex, occ_class, yaw)
 
@@ -215,7 +223,7 @@ class WorldObject:
     box_centre: np.ndarray = field(default_factory=lambda: np.zeros(3))   # object frame
     box_size: np.ndarray = field(default_factory=lambda: np.zeros(3))     # l, w, h
 
-    def compute_box(self) -> None:
+    def compute_box(self):
         """Annotation box = axis-aligned (object frame) bounds of all parts."""
         lo = np.full(3, np.inf)
         hi = np.full(3, -np.inf)
@@ -241,116 +249,122 @@ def _pick(rng, seq):
     return seq[int(rng.integers(len(seq)))]
 
 
-def _size(rng, cfg: WorldConfig, kind: str):
+def _size(rng, cfg, kind):
+    """Random (l, w, h) (m) of ``kind`` from ``cfg.object_sizes``."""
     return tuple(float(rng.uniform(*r)) for r in cfg.object_sizes[kind])
 
 
-# ---- templates: parts in the object frame, ground at z = 0 ----
-def tmpl_car(rng, l, w, h, colour) -> List[Part]:
+# ---- templates: lists of parts in the object frame, ground at z = 0 ----
+def tmpl_car(rng, l, w, h, colour):
     r, tw = 0.33, 0.22
     body_top = 0.3 + 0.45 * h
-    parts = [_box(x - r, x + r, y - tw / 2, y + tw / 2, 0.0, 2 * r, C.TYRE)
+    parts = [_box(x - r, x + r, y - tw / 2, y + tw / 2, 0.0, 2 * r, config.TYRE)
              for x in (l / 2 - 0.85, -l / 2 + 0.85) for y in (w / 2 - 0.13, -w / 2 + 0.13)]
     parts.append(_box(-l / 2, l / 2, -w / 2, w / 2, 0.28, body_top, colour))
     cab = 0.55 * l
     parts.append(_box(-cab / 2 - 0.06 * l, cab / 2 - 0.06 * l, -0.45 * w, 0.45 * w, body_top, h,
-                      colour, C.TEX_GLASS))
+                      colour, config.TEX_GLASS))
     return parts
 
 
-def tmpl_truck(rng, l, w, h, colour) -> List[Part]:
+def tmpl_truck(rng, l, w, h, colour):
     r, tw = 0.48, 0.3
     cab_l = 2.1
-    parts = [_box(x - r, x + r, y - tw / 2, y + tw / 2, 0.0, 2 * r, C.TYRE)
+    parts = [_box(x - r, x + r, y - tw / 2, y + tw / 2, 0.0, 2 * r, config.TYRE)
              for x in (l / 2 - 1.0, -l / 2 + 1.1, -l / 2 + 2.2)
              for y in (w / 2 - 0.2, -w / 2 + 0.2)]
-    cab_colour = _jitter(rng, _pick(rng, C.TRUCK_COLOURS))
+    cab_colour = _jitter(rng, _pick(rng, config.TRUCK_COLOURS))
     parts.append(_box(l / 2 - cab_l, l / 2, -w / 2, w / 2, 0.5, 1.7, cab_colour))
     parts.append(_box(l / 2 - cab_l, l / 2 - 0.15, -w / 2 + 0.05, w / 2 - 0.05, 1.7, min(h, 2.9),
-                      cab_colour, C.TEX_GLASS))
+                      cab_colour, config.TEX_GLASS))
     parts.append(_box(-l / 2, l / 2 - cab_l - 0.15, -w / 2, w / 2, 1.0, h, colour))
-    parts.append(_box(-l / 2 + 0.3, l / 2 - cab_l, -w / 2 + 0.4, w / 2 - 0.4, 0.55, 1.0, C.TYRE))
+    parts.append(_box(-l / 2 + 0.3, l / 2 - cab_l, -w / 2 + 0.4, w / 2 - 0.4, 0.55, 1.0,
+                      config.TYRE))
     return parts
 
 
-def tmpl_bus(rng, l, w, h, colour) -> List[Part]:
+def tmpl_bus(rng, l, w, h, colour):
     r, tw = 0.5, 0.3
-    parts = [_box(x - r, x + r, y - tw / 2, y + tw / 2, 0.0, 2 * r, C.TYRE)
+    parts = [_box(x - r, x + r, y - tw / 2, y + tw / 2, 0.0, 2 * r, config.TYRE)
              for x in (l / 2 - 2.6, -l / 2 + 3.0) for y in (w / 2 - 0.2, -w / 2 + 0.2)]
-    parts.append(_box(-l / 2, l / 2, -w / 2, w / 2, 0.32, h, colour, C.TEX_BUS))
+    parts.append(_box(-l / 2, l / 2, -w / 2, w / 2, 0.32, h, colour, config.TEX_BUS))
     return parts
 
 
-def tmpl_trailer(rng, l, w, h, colour) -> List[Part]:
+def tmpl_trailer(rng, l, w, h, colour):
     r, tw = 0.48, 0.3
-    parts = [_box(x - r, x + r, y - tw / 2, y + tw / 2, 0.0, 2 * r, C.TYRE)
+    parts = [_box(x - r, x + r, y - tw / 2, y + tw / 2, 0.0, 2 * r, config.TYRE)
              for x in (-l / 2 + 1.2, -l / 2 + 2.3) for y in (w / 2 - 0.2, -w / 2 + 0.2)]
     parts.append(_box(-l / 2, l / 2, -w / 2, w / 2, 1.05, h, colour))
-    parts.append(_box(l / 2 - 1.6, l / 2 - 1.3, -0.6, 0.6, 0.0, 1.05, C.POLE))
+    parts.append(_box(l / 2 - 1.6, l / 2 - 1.3, -0.6, 0.6, 0.0, 1.05, config.POLE))
     return parts
 
 
-def tmpl_construction(rng, l, w, h, colour) -> List[Part]:
-    parts = [_box(-l / 2, l / 2 - 1.2, y - 0.3, y + 0.3, 0.0, 0.8, C.TYRE)
+def tmpl_construction(rng, l, w, h, colour):
+    parts = [_box(-l / 2, l / 2 - 1.2, y - 0.3, y + 0.3, 0.0, 0.8, config.TYRE)
              for y in (w / 2 - 0.3, -w / 2 + 0.3)]
-    parts.append(_box(-l / 2, l / 2 - 1.2, -w / 2 + 0.6, w / 2 - 0.6, 0.3, 0.8, C.TYRE))
+    parts.append(_box(-l / 2, l / 2 - 1.2, -w / 2 + 0.6, w / 2 - 0.6, 0.3, 0.8, config.TYRE))
     parts.append(_box(-l / 2 + 0.2, l / 2 - 1.4, -w / 2 + 0.05, w / 2 - 0.05, 0.8, 1.7, colour))
-    parts.append(_box(-l / 2 + 0.5, -l / 2 + 2.3, 0.0, w / 2 - 0.1, 1.7, h, colour, C.TEX_GLASS))
+    parts.append(_box(-l / 2 + 0.5, -l / 2 + 2.3, 0.0, w / 2 - 0.1, 1.7, h, colour,
+                      config.TEX_GLASS))
     parts.append(_box(-l / 2 + 2.4, l / 2 - 0.3, -0.25, 0.25, h - 0.9, h - 0.4, colour))
-    parts.append(_box(l / 2 - 1.3, l / 2, -w / 2 + 0.2, w / 2 - 0.2, 0.2, 1.1, C.POLE))
+    parts.append(_box(l / 2 - 1.3, l / 2, -w / 2 + 0.2, w / 2 - 0.2, 0.2, 1.1, config.POLE))
     return parts
 
 
-def tmpl_motorcycle(rng, l, w, h, colour, rider: bool, clothes, skin) -> List[Part]:
+def tmpl_motorcycle(rng, l, w, h, colour, rider, clothes, skin):
     r = 0.31
-    parts = [_box(x - r, x + r, -0.07, 0.07, 0.0, 2 * r, C.TYRE) for x in (l / 2 - r, -l / 2 + r)]
+    parts = [_box(x - r, x + r, -0.07, 0.07, 0.0, 2 * r, config.TYRE)
+             for x in (l / 2 - r, -l / 2 + r)]
     parts.append(_box(-l / 2 + 0.45, l / 2 - 0.45, -0.2, 0.2, 0.35, 0.95, colour))
-    parts.append(_box(l / 2 - 0.55, l / 2 - 0.45, -w / 2, w / 2, 0.95, 1.05, C.POLE))
+    parts.append(_box(l / 2 - 0.55, l / 2 - 0.45, -w / 2, w / 2, 0.95, 1.05, config.POLE))
     if rider:
         parts.append(_box(-0.35, 0.05, -0.22, 0.22, 0.75, h - 0.28, clothes))
         parts.append(_box(-0.27, -0.03, -0.12, 0.12, h - 0.28, h, skin))
     return parts
 
 
-def tmpl_bicycle(rng, l, w, h, colour) -> List[Part]:
+def tmpl_bicycle(rng, l, w, h, colour):
     r = 0.33
-    parts = [_box(x - r, x + r, -0.04, 0.04, 0.0, 2 * r, C.TYRE) for x in (l / 2 - r, -l / 2 + r)]
+    parts = [_box(x - r, x + r, -0.04, 0.04, 0.0, 2 * r, config.TYRE)
+             for x in (l / 2 - r, -l / 2 + r)]
     parts.append(_box(-l / 2 + r, l / 2 - r, -0.04, 0.04, 0.55, 0.65, colour))
     parts.append(_box(-0.25, -0.17, -0.04, 0.04, 0.3, h - 0.1, colour))
-    parts.append(_box(-0.35, -0.07, -0.09, 0.09, h - 0.1, h - 0.04, C.TYRE))
-    parts.append(_box(l / 2 - r - 0.05, l / 2 - r + 0.03, -w / 2, w / 2, h - 0.08, h, C.POLE))
+    parts.append(_box(-0.35, -0.07, -0.09, 0.09, h - 0.1, h - 0.04, config.TYRE))
+    parts.append(_box(l / 2 - r - 0.05, l / 2 - r + 0.03, -w / 2, w / 2, h - 0.08, h, config.POLE))
     return parts
 
 
-def tmpl_pedestrian(rng, l, w, h, clothes, pants, skin) -> List[Part]:
+def tmpl_pedestrian(rng, l, w, h, clothes, pants, skin):
     return [_box(-0.3 * l, 0.3 * l, -0.3 * w, 0.3 * w, 0.0, 0.47 * h, pants),
             _box(-0.5 * l, 0.5 * l, -0.5 * w, 0.5 * w, 0.47 * h, 0.86 * h, clothes),
             _box(-0.2 * l, 0.2 * l, -0.17, 0.17, 0.86 * h, h, skin)]
 
 
-def tmpl_barrier(rng, l, w, h) -> List[Part]:
+def tmpl_barrier(rng, l, w, h):
     white = (0.9, 0.9, 0.88)
     return [_box(-l / 2, l / 2, y - 0.15, y + 0.15, 0.0, 0.12, white)
             for y in (w / 2 - 0.2, -w / 2 + 0.2)] + \
            [_box(-0.05, 0.05, y - 0.04, y + 0.04, 0.12, h - 0.3, white)
             for y in (w / 2 - 0.2, -w / 2 + 0.2)] + \
-           [_box(-0.07, 0.07, -w / 2, w / 2, h - 0.45, h, C.BARRIER_RED, C.TEX_STRIPES)]
+           [_box(-0.07, 0.07, -w / 2, w / 2, h - 0.45, h, config.BARRIER_RED, config.TEX_STRIPES)]
 
 
-def tmpl_cone(rng, l, w, h) -> List[Part]:
-    return [_box(-l / 2, l / 2, -w / 2, w / 2, 0.0, 0.05, C.TYRE),
-            _box(-0.32 * l, 0.32 * l, -0.32 * w, 0.32 * w, 0.05, 0.55 * h, C.CONE_ORANGE,
-                 C.TEX_CONE),
-            _box(-0.17 * l, 0.17 * l, -0.17 * w, 0.17 * w, 0.55 * h, h, C.CONE_ORANGE, C.TEX_CONE)]
+def tmpl_cone(rng, l, w, h):
+    return [_box(-l / 2, l / 2, -w / 2, w / 2, 0.0, 0.05, config.TYRE),
+            _box(-0.32 * l, 0.32 * l, -0.32 * w, 0.32 * w, 0.05, 0.55 * h, config.CONE_ORANGE,
+                 config.TEX_CONE),
+            _box(-0.17 * l, 0.17 * l, -0.17 * w, 0.17 * w, 0.55 * h, h, config.CONE_ORANGE,
+                 config.TEX_CONE)]
 
 
-def tmpl_bin(rng, l, w, h, colour) -> List[Part]:
+def tmpl_bin(rng, l, w, h, colour):
     return [_box(-l / 2, l / 2, -w / 2, w / 2, 0.0, 0.88 * h, colour),
             _box(-l / 2, l / 2, -w / 2, w / 2, 0.88 * h, h, tuple(0.6 * c for c in colour))]
 
 
-# Kinds that become annotated things: (Occ3D class, nuScenes category)
-THING_KINDS: Dict[str, Tuple[int, str]] = {
+# Kinds that become annotated things: kind -> (Occ3D class, nuScenes category)
+THING_KINDS = {
     'car': (OCC['car'], 'vehicle.car'),
     'truck': (OCC['truck'], 'vehicle.truck'),
     'bus': (OCC['bus'], 'vehicle.bus.rigid'),
@@ -419,7 +433,7 @@ class World:
     part_instance: np.ndarray = None
     obj_instance: np.ndarray = None   # [O] scene-local instance id, 0 for stuff
 
-    def finalize(self, rng) -> None:
+    def finalize(self, rng):
         obj_idx, local, half, yaw, colour, tex, cls, inst = [], [], [], [], [], [], [], []
         self.obj_instance = np.zeros(len(self.objects), dtype=np.int32)
         next_id = 1
@@ -448,8 +462,8 @@ class World:
         self._poses = np.stack([o.poses for o in self.objects])          # [O, T, 3]
         self._present = np.stack([o.present for o in self.objects])      # [O, T]
 
-    def state(self, ti: int) -> WorldState:
-        """Parts in the global frame at frame index ``ti``."""
+    def state(self, ti):
+        """Parts in the global frame at frame index ``ti``, as a ``WorldState``."""
         pose = self._poses[self.part_obj, ti]          # [P, 3]
         c, s = np.cos(pose[:, 2]), np.sin(pose[:, 2])
         lx, ly = self.part_local[:, 0], self.part_local[:, 1]
@@ -458,14 +472,14 @@ class World:
         return WorldState(centre, self.part_half, pose[:, 2] + self.part_yaw,
                           self._present[self.part_obj, ti].copy())
 
-    def ego_pose(self, ti: int) -> Tuple[np.ndarray, float]:
+    def ego_pose(self, ti):
         """Ego (rear axle) global translation [3] and yaw at frame index ``ti``."""
         return np.array([self.ego.xy[ti, 0], self.ego.xy[ti, 1], 0.0]), float(self.ego.yaw[ti])
 
-    def annotations(self, ti: int) -> List[dict]:
+    def annotations(self, ti):
         """Things present within ``annotation_range`` of the ego at frame ``ti``.
 
-        Each dict: obj (index), instance (id), kind, category, attribute,
+        A list of dicts, each: obj (index), instance (id), kind, category, attribute,
         centre [3] global (m), size [w, l, h] (m, nuScenes order), yaw (rad).
         """
         out = []
@@ -491,15 +505,15 @@ class _Footprints:
     """Static 2-D footprints with a z range, for rejecting overlapping placements."""
 
     def __init__(self):
-        self.rows: List[Tuple[float, ...]] = []
-        self._array: Optional[np.ndarray] = None
+        self.rows = []          # (x, y, yaw, hl, hw, z0, z1) float tuples
+        self._array = None      # rows as a float [F, 7] array, built on demand
 
     def add(self, x, y, yaw, hl, hw, z0, z1):
         self.rows.append((float(x), float(y), float(yaw), float(hl), float(hw), float(z0),
                           float(z1)))
         self._array = None
 
-    def hits(self, x, y, yaw, hl, hw, z0, z1, margin=0.0) -> bool:
+    def hits(self, x, y, yaw, hl, hw, z0, z1, margin=0.0):
         """Does a box grown by ``margin`` (x, y, yaw may be [T] arrays of poses) overlap a
         footprint?"""
         if not self.rows:
@@ -516,25 +530,31 @@ class _Footprints:
 
 
 class WorldBuilder:
-    """Builds a ``World`` for one scene; all randomness from the given Generator."""
+    """Builds a ``World`` for one scene; all randomness from the given Generator.
 
-    def __init__(self, cfg: WorldConfig, rng: np.random.Generator, times: np.ndarray):
+    ``cfg`` ``WorldConfig``, ``rng`` ``np.random.Generator``, ``times`` [T] frame times (s).
+    """
+
+    def __init__(self, cfg, rng, times):
         self.cfg = cfg
         self.rng = rng
         self.times = np.asarray(times, dtype=np.float64)
         self.T = len(self.times)
-        self.objects: List[WorldObject] = []
+        self.objects = []                    # WorldObject list
         self.static = _Footprints()          # stuff + static things (part level)
         self.buildings = _Footprints()
-        self.moving_boxes: List[Tuple[np.ndarray, np.ndarray, float, float, float, float]] = []
-        self.features: List[str] = []
+        # per accepted moving thing: (box x, y, yaw [T, 3], present [T], hl, hw, z0, z1)
+        self.moving_boxes = []
+        self.features = []                   # scene description phrases
 
     # ---------------- helpers ----------------
     def _static_pose(self, x, y, yaw):
         return (np.tile(np.array([x, y, yaw], dtype=np.float64), (self.T, 1)),
                 np.ones(self.T, dtype=bool))
 
-    def _part_footprints(self, parts: Sequence[Part], x, y, yaw):
+    def _part_footprints(self, parts, x, y, yaw):
+        """Footprint tuples (x, y, yaw, hl, hw, z0, z1) of ``parts`` (``Part`` sequence) at
+        the object pose (x, y, yaw)."""
         c, s = math.cos(yaw), math.sin(yaw)
         for p in parts:
             px, py, pz = p.centre
@@ -542,8 +562,9 @@ class WorldBuilder:
                    p.size[0] / 2, p.size[1] / 2, pz - p.size[2] / 2, pz + p.size[2] / 2)
 
     def add_stuff(self, kind, occ_class, parts, x, y, yaw, block=True, check=False,
-                  margin=0.0) -> bool:
-        """Add a static stuff object; with ``check`` refuse it if it overlaps anything."""
+                  margin=0.0):
+        """Add a static stuff object; with ``check`` refuse it if it overlaps anything.
+        Returns True if it was added."""
         fps = list(self._part_footprints(parts, x, y, yaw))
         if check and any(self.static.hits(*f, margin=margin) for f in fps):
             return False
@@ -556,7 +577,7 @@ class WorldBuilder:
                 self.static.add(*f)
         return True
 
-    def _moving_hit(self, fp, margin=0.0) -> bool:
+    def _moving_hit(self, fp, margin=0.0):
         """Does a static footprint (grown by ``margin``) overlap any accepted moving thing at
         any time?"""
         x, y, yaw, hl, hw, z0, z1 = fp
@@ -569,7 +590,7 @@ class WorldBuilder:
                 return True
         return False
 
-    def _ego_hit(self, poses, present, hl, hw) -> bool:
+    def _ego_hit(self, poses, present, hl, hw):
         cfg = self.cfg
         ego_c = self.ego.xy + cfg.ego_rear_axle_to_centre * np.stack([np.cos(self.ego.yaw),
                                                                       np.sin(self.ego.yaw)], 1)
@@ -580,8 +601,9 @@ class WorldBuilder:
         return bool(np.any(hit & present))
 
     def add_thing(self, kind, parts, poses, present, attribute='', moving=False,
-                  clearance=None) -> bool:
-        """Add an annotated object if it collides with nothing (static, moving, ego).
+                  clearance=None):
+        """Add an annotated object if it collides with nothing (static, moving, ego);
+        returns True if it was added.
 
         ``clearance`` = (along, across) metres of free space required around
         the object's box (default ``cfg.static_clearance``).
@@ -623,7 +645,7 @@ class WorldBuilder:
         return True
 
     # ---------------- top level ----------------
-    def build(self) -> World:
+    def build(self):
         cfg, rng = self.cfg, self.rng
         self._make_ego_profile()
         self._make_streets()
@@ -731,7 +753,9 @@ class WorldBuilder:
             st.translate(-lo[0], -lo[1])
         self.raster = GroundRaster(hi[0] - lo[0], hi[1] - lo[1], cfg.map_resolution)
 
-    def _other_corridor(self, street: Street, x, y, extra: float) -> np.ndarray:
+    def _other_corridor(self, street, x, y, extra):
+        """Bool array (shape of ``x``): on the road (+ ``extra`` m) of a street other than
+        ``street``."""
         res = np.zeros(np.shape(x), dtype=bool)
         for other in self.streets:
             if other is not street:
@@ -741,7 +765,7 @@ class WorldBuilder:
     def _make_raster(self):
         cfg, rng = self.cfg, self.rng
         R = self.raster
-        self.lots: Dict[Tuple[int, int], List[dict]] = {}
+        self.lots = {}     # (street index, side) -> list of lot dicts
         # 1. lots behind the sidewalks (terrain / other_flat zones)
         for si, st in enumerate(self.streets):
             for side in SIDES:
@@ -753,8 +777,8 @@ class WorldBuilder:
                     s1 = min(s + length, st.s_max)
                     setback = (0.0 if rng.random() < cfg.lot_zero_setback_prob
                                else rng.uniform(*cfg.lot_setback_range))
-                    zone = (C.GROUND_OTHER_FLAT if rng.random() < cfg.lot_other_flat_prob
-                            else C.GROUND_TERRAIN)
+                    zone = (config.GROUND_OTHER_FLAT if rng.random() < cfg.lot_other_flat_prob
+                            else config.GROUND_TERRAIN)
                     building = bool(rng.random() < cfg.lot_building_prob)
                     lot = dict(s0=s, s1=s1, setback=setback, zone=zone, building=building)
                     lots.append(lot)
@@ -770,19 +794,20 @@ class WorldBuilder:
                 sign = SIDE_SIGN[side]
                 R.fill(st.band_polygon(st.s_min, st.s_max, sign * st.curb(side),
                                        sign * st.sidewalk_outer(side)),
-                       C.GROUND_SIDEWALK)
+                       config.GROUND_SIDEWALK)
         for st in self.streets:
-            R.fill(st.band_polygon(st.s_min, st.s_max, -st.curb(0), st.curb(1)), C.GROUND_ROAD)
+            R.fill(st.band_polygon(st.s_min, st.s_max, -st.curb(0), st.curb(1)), config.GROUND_ROAD)
         # 4. lane markings, skipped inside the other streets' roads (intersections)
         mw = cfg.marking_width
         for st in self.streets:
-            lines = [(-0.12, C.GROUND_MARK_YELLOW, False), (0.12, C.GROUND_MARK_YELLOW, False)]
+            lines = [(-0.12, config.GROUND_MARK_YELLOW, False),
+                     (0.12, config.GROUND_MARK_YELLOW, False)]
             for k in range(1, st.lanes_per_direction):
-                lines += [(sgn * k * st.lane_width, C.GROUND_MARK_WHITE, True)
+                lines += [(sgn * k * st.lane_width, config.GROUND_MARK_WHITE, True)
                           for sgn in (-1.0, 1.0)]
             for side in SIDES:
                 edge = st.half_drive if st.parking[side] else st.curb(side) - 0.3
-                lines.append((SIDE_SIGN[side] * edge, C.GROUND_MARK_WHITE, False))
+                lines.append((SIDE_SIGN[side] * edge, config.GROUND_MARK_WHITE, False))
             for d, code, dashed in lines:
                 period = cfg.dash_length + cfg.dash_gap if dashed else cfg.dash_length
                 starts = np.arange(st.s_min, st.s_max - cfg.dash_length, period)
@@ -806,12 +831,12 @@ class WorldBuilder:
                 while d + cfg.crosswalk_stripe < st.curb(1) - 0.3:
                     R.fill(st.band_polygon(sc - cfg.crosswalk_depth / 2,
                                            sc + cfg.crosswalk_depth / 2,
-                                           d, d + cfg.crosswalk_stripe), C.GROUND_MARK_WHITE)
+                                           d, d + cfg.crosswalk_stripe), config.GROUND_MARK_WHITE)
                     d += 2 * cfg.crosswalk_stripe
         R.finish()
 
     # ---------------- stuff ----------------
-    def _make_sidewalk_slabs(self, st: Street):
+    def _make_sidewalk_slabs(self, st):
         """Raised slabs (curb height) covering the sidewalk bands, cut at intersections."""
         cfg = self.cfg
         step = cfg.sidewalk_slab_step
@@ -822,7 +847,7 @@ class WorldBuilder:
             d_in, d_out = st.curb(side), st.sidewalk_outer(side)
             d_mid = sign * 0.5 * (d_in + d_out)
             x, y, _ = st.point(ss, np.full(len(ss), d_mid))
-            keep = self.raster.lookup(x, y) == C.GROUND_SIDEWALK
+            keep = self.raster.lookup(x, y) == config.GROUND_SIDEWALK
             # each kept sample stands for a step-long cell; runs of cells become slabs
             i = 0
             while i < len(ss):
@@ -840,12 +865,12 @@ class WorldBuilder:
                 cx, cy, hm = st.point(0.5 * (s0 + s1), d_mid)
                 part = Part((0.0, 0.0, cfg.curb_height / 2),
                             (s1 - s0 + ext, d_out - d_in, cfg.curb_height),
-                            C.SIDEWALK, C.TEX_SIDEWALK)
+                            config.SIDEWALK, config.TEX_SIDEWALK)
                 self.add_stuff('sidewalk', OCC['sidewalk'], [part], float(cx), float(cy), float(hm),
                                block=False)
                 i = j + 1
 
-    def _make_buildings(self, st: Street):
+    def _make_buildings(self, st):
         cfg, rng = self.cfg, self.rng
         si = self.streets.index(st)
         for side in SIDES:
@@ -872,34 +897,36 @@ class WorldBuilder:
                                      np.linspace(-depth / 2, depth / 2, max(2, int(depth))))
                 wx = cx + math.cos(h) * gx - math.sin(h) * gy
                 wy = cy + math.sin(h) * gx + math.cos(h) * gy
-                if np.any(self.raster.lookup(wx, wy) >= C.GROUND_SIDEWALK):
+                if np.any(self.raster.lookup(wx, wy) >= config.GROUND_SIDEWALK):
                     continue
                 if self.buildings.hits(cx, cy, h, length / 2, depth / 2, 0.0, height):
                     continue
-                colour = _jitter(rng, _pick(rng, C.BUILDING_COLOURS))
+                colour = _jitter(rng, _pick(rng, config.BUILDING_COLOURS))
                 parts = [Part((0.0, 0.0, height / 2), (length, depth, height), colour,
-                              C.TEX_FACADE)]
+                              config.TEX_FACADE)]
                 if rng.random() < cfg.building_roof_box_prob:
                     rl, rw, rh = (rng.uniform(2, 0.4 * length), rng.uniform(2, 0.4 * depth),
                                   rng.uniform(1.0, 2.5))
                     centre = (rng.uniform(-0.2, 0.2) * length, rng.uniform(-0.2, 0.2) * depth,
                               height + rh / 2)
-                    parts.append(Part(centre, (rl, rw, rh), C.ROOF))
+                    parts.append(Part(centre, (rl, rw, rh), config.ROOF))
                 self.add_stuff('building', OCC['manmade'], parts, cx, cy, h)
                 self.buildings.add(cx, cy, h, length / 2, depth / 2, 0.0, height + 3)
 
-    def _tree_parts(self) -> List[Part]:
+    def _tree_parts(self):
+        """Parts of a random tree: trunk and two crown boxes."""
         cfg, rng = self.cfg, self.rng
         th = rng.uniform(*cfg.tree_trunk_height_range)
         cw = rng.uniform(*cfg.tree_crown_width_range)
         ch = rng.uniform(*cfg.tree_crown_height_range)
-        foliage = _jitter(rng, _pick(rng, C.FOLIAGE_COLOURS), 0.1)
-        return [Part((0.0, 0.0, th / 2 + 0.2), (0.3, 0.3, th + 0.4), _jitter(rng, C.TRUNK)),
-                Part((0.0, 0.0, th + 0.6 * ch / 2), (cw, cw, 0.6 * ch), foliage, C.TEX_FOLIAGE),
+        foliage = _jitter(rng, _pick(rng, config.FOLIAGE_COLOURS), 0.1)
+        return [Part((0.0, 0.0, th / 2 + 0.2), (0.3, 0.3, th + 0.4), _jitter(rng, config.TRUNK)),
+                Part((0.0, 0.0, th + 0.6 * ch / 2), (cw, cw, 0.6 * ch), foliage,
+                     config.TEX_FOLIAGE),
                 Part((0.0, 0.0, th + 0.6 * ch + 0.2 * ch), (0.7 * cw, 0.7 * cw, 0.4 * ch), foliage,
-                     C.TEX_FOLIAGE, yaw=math.pi / 4)]
+                     config.TEX_FOLIAGE, yaw=math.pi / 4)]
 
-    def _make_poles_and_trees(self, st: Street):
+    def _make_poles_and_trees(self, st):
         cfg, rng = self.cfg, self.rng
         si = self.streets.index(st)
         for side in SIDES:
@@ -909,12 +936,12 @@ class WorldBuilder:
             s = st.s_min + rng.uniform(0, cfg.pole_spacing_range[1])
             while s < st.s_max:
                 x, y, h = st.point(s, sign * (curb + cfg.curb_band_offset))
-                if self.raster.lookup(x, y) == C.GROUND_SIDEWALK:
+                if self.raster.lookup(x, y) == config.GROUND_SIDEWALK:
                     to_road = -sign   # object frame y points left of the street heading
                     ph = cfg.pole_height
-                    parts = [_box(-0.1, 0.1, -0.1, 0.1, 0.0, ph, C.POLE),
+                    parts = [_box(-0.1, 0.1, -0.1, 0.1, 0.0, ph, config.POLE),
                              _box(-0.06, 0.06, *sorted((0.0, to_road * 1.8)), ph - 0.25, ph - 0.12,
-                                  C.POLE),
+                                  config.POLE),
                              _box(-0.2, 0.2, *sorted((to_road * 1.5, to_road * 2.1)), ph - 0.4,
                                   ph - 0.25, (0.85, 0.85, 0.7))]
                     self.add_stuff('pole', OCC['manmade'], parts, float(x), float(y), float(h),
@@ -924,10 +951,10 @@ class WorldBuilder:
             for _ in range(int(rng.poisson(cfg.signs_per_side * (st.s_max - st.s_min) / 100.0))):
                 s = rng.uniform(st.s_min, st.s_max)
                 x, y, h = st.point(s, sign * (curb + cfg.curb_band_offset))
-                if self.raster.lookup(x, y) != C.GROUND_SIDEWALK:
+                if self.raster.lookup(x, y) != config.GROUND_SIDEWALK:
                     continue
                 plate = _pick(rng, ((0.1, 0.25, 0.7), (0.8, 0.1, 0.1), (0.9, 0.9, 0.9)))
-                parts = [_box(-0.05, 0.05, -0.05, 0.05, 0.0, 2.2, C.POLE),
+                parts = [_box(-0.05, 0.05, -0.05, 0.05, 0.0, 2.2, config.POLE),
                          _box(-0.03, 0.03, -0.35, 0.35, 2.2, 2.9, plate)]
                 yaw = float(h) + (0.0 if side == 0 else math.pi)
                 self.add_stuff('sign', OCC['manmade'], parts, float(x), float(y), yaw, check=True)
@@ -936,7 +963,7 @@ class WorldBuilder:
                 s = st.s_min + rng.uniform(0, cfg.street_tree_spacing_range[1])
                 while s < st.s_max:
                     x, y, h = st.point(s, sign * (outer - cfg.street_tree_inset))
-                    if self.raster.lookup(x, y) == C.GROUND_SIDEWALK:
+                    if self.raster.lookup(x, y) == config.GROUND_SIDEWALK:
                         parts = self._tree_parts()
                         cw = parts[1].size[0]
                         if not self.buildings.hits(float(x), float(y), float(h), cw / 2, cw / 2, 0,
@@ -950,7 +977,7 @@ class WorldBuilder:
                 if depth < 2.5:
                     continue
                 d_in = outer
-                if lot['zone'] == C.GROUND_TERRAIN and rng.random() < cfg.hedge_prob:
+                if lot['zone'] == config.GROUND_TERRAIN and rng.random() < cfg.hedge_prob:
                     length = 0.8 * (lot['s1'] - lot['s0'])
                     hh = rng.uniform(*cfg.hedge_height_range)
                     x, y, h = st.point(0.5 * (lot['s0'] + lot['s1']), sign * (d_in + 0.9))
@@ -959,8 +986,8 @@ class WorldBuilder:
                               == lot['zone']):
                         self.add_stuff('hedge', OCC['vegetation'],
                                        [Part((0.0, 0.0, hh / 2), (length, 0.9, hh),
-                                             _jitter(rng, _pick(rng, C.FOLIAGE_COLOURS)),
-                                             C.TEX_FOLIAGE)],
+                                             _jitter(rng, _pick(rng, config.FOLIAGE_COLOURS)),
+                                             config.TEX_FOLIAGE)],
                                        float(x), float(y), float(h), check=True, margin=0.1)
                 for _ in range(int(rng.integers(cfg.lot_tree_count_range[0],
                                                 cfg.lot_tree_count_range[1] + 1))):
@@ -977,26 +1004,28 @@ class WorldBuilder:
                                    float(rng.uniform(0, math.pi)), check=True, margin=0.1)
 
     # ---------------- things ----------------
-    def _vehicle(self, kind: str, rider_ok: bool = True):
-        """(parts, attribute-less) for a vehicle kind with random size and paint."""
+    def _vehicle(self, kind, rider_ok=True):
+        """The parts (list of Part) of a vehicle of ``kind`` with a random size and paint."""
         rng, cfg = self.rng, self.cfg
         l, w, h = _size(rng, cfg, kind)
         if kind == 'car':
-            return tmpl_car(rng, l, w, h, _jitter(rng, _pick(rng, C.CAR_COLOURS)))
+            return tmpl_car(rng, l, w, h, _jitter(rng, _pick(rng, config.CAR_COLOURS)))
         if kind == 'truck':
-            return tmpl_truck(rng, l, w, h, _jitter(rng, _pick(rng, C.TRUCK_COLOURS)))
+            return tmpl_truck(rng, l, w, h, _jitter(rng, _pick(rng, config.TRUCK_COLOURS)))
         if kind == 'bus':
-            return tmpl_bus(rng, l, w, h, _jitter(rng, _pick(rng, C.BUS_COLOURS)))
+            return tmpl_bus(rng, l, w, h, _jitter(rng, _pick(rng, config.BUS_COLOURS)))
         if kind == 'trailer':
-            return tmpl_trailer(rng, l, w, h, _jitter(rng, _pick(rng, C.TRUCK_COLOURS)))
+            return tmpl_trailer(rng, l, w, h, _jitter(rng, _pick(rng, config.TRUCK_COLOURS)))
         if kind == 'construction_vehicle':
-            return tmpl_construction(rng, l, w, h, _jitter(rng, C.CONSTRUCTION_COLOUR))
+            return tmpl_construction(rng, l, w, h, _jitter(rng, config.CONSTRUCTION_COLOUR))
         if kind == 'motorcycle':
-            return tmpl_motorcycle(rng, l, w, h, _jitter(rng, _pick(rng, C.CAR_COLOURS)), rider_ok,
-                                   _pick(rng, C.CLOTHES_COLOURS), _pick(rng, C.SKIN_COLOURS))
+            return tmpl_motorcycle(rng, l, w, h, _jitter(rng, _pick(rng, config.CAR_COLOURS)),
+                                   rider_ok, _pick(rng, config.CLOTHES_COLOURS),
+                                   _pick(rng, config.SKIN_COLOURS))
         raise ValueError(kind)
 
-    def _pick_kind(self, mix: Dict[str, float]) -> str:
+    def _pick_kind(self, mix):
+        """Random kind from ``mix`` (dict kind -> weight)."""
         kinds = list(mix)
         p = np.array([mix[k] for k in kinds])
         return kinds[int(self.rng.choice(len(kinds), p=p / p.sum()))]
@@ -1004,16 +1033,17 @@ class WorldBuilder:
     def _pedestrian(self):
         rng = self.rng
         l, w, h = _size(rng, self.cfg, 'pedestrian')
-        return tmpl_pedestrian(rng, l, w, h, _jitter(rng, _pick(rng, C.CLOTHES_COLOURS)),
-                               _jitter(rng, _pick(rng, C.CLOTHES_COLOURS)),
-                               _pick(rng, C.SKIN_COLOURS))
+        return tmpl_pedestrian(rng, l, w, h, _jitter(rng, _pick(rng, config.CLOTHES_COLOURS)),
+                               _jitter(rng, _pick(rng, config.CLOTHES_COLOURS)),
+                               _pick(rng, config.SKIN_COLOURS))
 
-    def _static_thing(self, kind, parts, x, y, yaw, attribute='') -> bool:
+    def _static_thing(self, kind, parts, x, y, yaw, attribute=''):
         poses, present = self._static_pose(float(x), float(y), float(yaw))
         return self.add_thing(kind, parts, poses, present, attribute)
 
-    def _lane_poses(self, st: Street, s0: float, d: float, v: float, direction: float):
-        """Poses [T, 3] and presence [T] of an object driving along a street lane."""
+    def _lane_poses(self, st, s0, d, v, direction):
+        """Poses [T, 3] and presence [T] of an object driving along a street lane: from
+        (s0, d) at ``v`` m/s, ``direction`` +1 / -1 along s."""
         s = s0 + direction * v * self.times
         x, y, h = st.point(s, np.full(self.T, d))
         yaw = h + (0.0 if direction > 0 else math.pi)
@@ -1080,7 +1110,7 @@ class WorldBuilder:
                 self.features.append('construction site')
                 return
 
-    def _make_parked(self, st: Street):
+    def _make_parked(self, st):
         cfg, rng = self.cfg, self.rng
         blocked = getattr(self, '_blocked_slots', None) if st is self.streets[0] else None
         for side in SIDES:
@@ -1111,7 +1141,7 @@ class WorldBuilder:
                 else:
                     s += slot
 
-    def _make_traffic(self, st: Street, main: bool):
+    def _make_traffic(self, st, main):
         cfg, rng = self.cfg, self.rng
         length = st.s_max - st.s_min
         for direction in (1.0, -1.0):
@@ -1143,7 +1173,7 @@ class WorldBuilder:
                     yaw = float(h) + (0.0 if direction > 0 else math.pi)
                     self._static_thing('car', parts, x, y, yaw, 'vehicle.stopped')
 
-    def _make_sidewalk_life(self, st: Street):
+    def _make_sidewalk_life(self, st):
         cfg, rng = self.cfg, self.rng
         length = st.s_max - st.s_min
         for side in SIDES:
@@ -1156,7 +1186,7 @@ class WorldBuilder:
                 v = rng.uniform(*cfg.pedestrian_speed_range)
                 direction = float(rng.choice([-1.0, 1.0]))
                 poses, present = self._lane_poses(st, s0, d, v, direction)
-                on_walk = self.raster.lookup(poses[:, 0], poses[:, 1]) == C.GROUND_SIDEWALK
+                on_walk = self.raster.lookup(poses[:, 0], poses[:, 1]) == config.GROUND_SIDEWALK
                 if not np.all(on_walk | ~present):
                     continue
                 self.add_thing('pedestrian', self._pedestrian(), poses, present,
@@ -1168,7 +1198,8 @@ class WorldBuilder:
                 d = sign * rng.uniform(curb + 0.6, outer + 2.0)
                 x, y, _ = st.point(s0, d)
                 code = self.raster.lookup(x, y)
-                if code not in (C.GROUND_SIDEWALK, C.GROUND_OTHER_FLAT, C.GROUND_TERRAIN):
+                if code not in (config.GROUND_SIDEWALK, config.GROUND_OTHER_FLAT,
+                                config.GROUND_TERRAIN):
                     continue
                 self._static_thing('pedestrian', self._pedestrian(), x, y,
                                    rng.uniform(-math.pi, math.pi), 'pedestrian.standing')
@@ -1178,22 +1209,23 @@ class WorldBuilder:
                 for k in range(int(rng.integers(1, 4))):
                     l, w, h = _size(rng, cfg, 'bicycle')
                     x, y, hd = st.point(s + k * 1.9, sign * (curb + cfg.curb_band_offset))
-                    if self.raster.lookup(x, y) != C.GROUND_SIDEWALK:
+                    if self.raster.lookup(x, y) != config.GROUND_SIDEWALK:
                         continue
                     self._static_thing('bicycle',
-                                       tmpl_bicycle(rng, l, w, h, _pick(rng, C.CAR_COLOURS)),
+                                       tmpl_bicycle(rng, l, w, h, _pick(rng, config.CAR_COLOURS)),
                                        x, y, float(hd) + rng.uniform(-0.1, 0.1),
                                        'cycle.without_rider')
             for _ in range(int(rng.poisson(cfg.bins_per_side * length / 100.0))):
                 s = rng.uniform(st.s_min, st.s_max)
                 x, y, hd = st.point(s, sign * (curb + cfg.curb_band_offset))
-                if self.raster.lookup(x, y) != C.GROUND_SIDEWALK:
+                if self.raster.lookup(x, y) != config.GROUND_SIDEWALK:
                     continue
                 l, w, h = _size(rng, cfg, 'bin')
-                self._static_thing('bin', tmpl_bin(rng, l, w, h, _pick(rng, C.BIN_COLOURS)), x, y,
-                                   float(hd))
+                self._static_thing('bin', tmpl_bin(rng, l, w, h, _pick(rng, config.BIN_COLOURS)),
+                                   x, y, float(hd))
 
 
-def build_world(cfg: WorldConfig, rng: np.random.Generator, times: np.ndarray) -> World:
-    """Generate one scene's world for frame ``times`` (seconds from scene start)."""
+def build_world(cfg, rng, times):
+    """Generate one scene's ``World`` for frame ``times`` ([T], seconds from scene start)
+    from ``cfg`` (``WorldConfig``) and ``rng`` (``np.random.Generator``)."""
     return WorldBuilder(cfg, rng, times).build()

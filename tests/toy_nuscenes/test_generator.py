@@ -3,8 +3,6 @@
 A tiny world (2 scenes x 3 keyframes, 1 sweep, 160 x 90 images) is generated
 once per session; the checks read it back the way downstream tools do.
 """
-from __future__ import annotations
-
 import hashlib
 import io
 import json
@@ -21,7 +19,7 @@ import pytest
 from PIL import Image
 
 from toy_nuscenes import cli as make_toy_nuscenes
-from toy_nuscenes import config as C
+from toy_nuscenes import config
 from toy_nuscenes import dataset as gen
 from toy_nuscenes.geometry import matrix_from_quat
 
@@ -29,20 +27,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 TINY = ['--scenes', '2', '--frames-per-scene', '3', '--sweeps', '1', '--image-size', '160', '90',
         '--no-progress']
-CAMS = C.CAMERA_CHANNELS
-ROAD, CAR, MANMADE = C.OCC['driveable_surface'], C.OCC['car'], C.OCC['manmade']
-THING_CLASSES = [C.OCC[n] for n in ('others', 'barrier', 'bicycle', 'bus', 'car',
+CAMS = config.CAMERA_CHANNELS
+ROAD, CAR, MANMADE = config.OCC['driveable_surface'], config.OCC['car'], config.OCC['manmade']
+THING_CLASSES = [config.OCC[n] for n in ('others', 'barrier', 'bicycle', 'bus', 'car',
                                     'construction_vehicle', 'motorcycle', 'pedestrian',
                                     'traffic_cone', 'trailer', 'truck')]
 
 
-def _generate(out: Path, *extra: str) -> Path:
+def _generate(out, *extra):
+    """Generates the tiny world (plus ``extra`` flags) into ``out`` (Path); returns ``out``."""
     make_toy_nuscenes.main(['--out', str(out), *TINY, *extra])
     return out
 
 
 @pytest.fixture(scope='session')
-def tiny(tmp_path_factory) -> Path:
+def tiny(tmp_path_factory):
+    """Path of the tiny world, generated once per session."""
     return _generate(tmp_path_factory.mktemp('toy') / 'nusc')
 
 
@@ -60,7 +60,8 @@ def nusc(tiny):
     return devkit.NuScenes('v1.0-trainval', dataroot=str(tiny), verbose=False)
 
 
-def _digest_tree(root: Path) -> dict:
+def _digest_tree(root):
+    """{relative path: sha256} of every file under ``root`` (Path)."""
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob('*')) if p.is_file()}
 
@@ -69,12 +70,14 @@ def _pose(rec):
     return matrix_from_quat(rec['rotation']), np.asarray(rec['translation'], dtype=np.float64)
 
 
-def _labels(tiny: Path, scene_name: str, sample_token: str):
+def _labels(tiny, scene_name, sample_token):
     return np.load(tiny / 'occ3d' / scene_name / sample_token / 'labels.npz')
 
 
-def _voxel_index(points_ego: np.ndarray):
-    ijk = np.floor((points_ego - np.asarray(C.WorldConfig().occ_range_min)) / 0.4).astype(np.int64)
+def _voxel_index(points_ego):
+    """int64 [N, 3] Occ3D voxel indices of ego-frame points [N, 3] (m), and bool [N]: inside."""
+    grid_min = np.asarray(config.WorldConfig().occ_range_min)
+    ijk = np.floor((points_ego - grid_min) / 0.4).astype(np.int64)
     inside = np.all((ijk >= 0) & (ijk < np.asarray((200, 200, 16))), axis=1)
     return ijk, inside
 
@@ -386,7 +389,7 @@ def _ray_cast_numpy(origin, dirs, state, world):
     g = (t_ground <= t_part) & np.isfinite(t_ground)
     p = origin[None] + dirs * t_ground[:, None]
     codes = world.raster.lookup(p[g, 0], p[g, 1])
-    cls[g] = np.asarray(C.GROUND_CODE_TO_OCC)[codes]
+    cls[g] = np.asarray(config.GROUND_CODE_TO_OCC)[codes]
     return cls, np.minimum(t_part, t_ground)
 
 
@@ -399,7 +402,7 @@ def test_rendering_matches_independent_ray_casting(nusc, tiny):
     from toy_nuscenes.sensors import Camera
     from toy_nuscenes.world import build_world
 
-    cfg = C.WorldConfig()
+    cfg = config.WorldConfig()
     times, _ = gen.frame_times(cfg, 3, 1)
     world = build_world(cfg, np.random.default_rng([0, 0]), times)
     sample = nusc.get('sample', nusc.scene[0]['first_sample_token'])
@@ -430,7 +433,7 @@ def test_rendering_matches_independent_ray_casting(nusc, tiny):
     ren_cls = np.where(pid >= 0, world.part_class[np.maximum(pid, 0) // 6], -2)
     ground = pid == ID_GROUND
     pw = origin[None] + (dirs_cam[ground] @ R_wc.T) / wbuf[vs, us].ravel()[ground, None]
-    ren_cls[ground] = np.asarray(C.GROUND_CODE_TO_OCC)[world.raster.lookup(pw[:, 0], pw[:, 1])]
+    ren_cls[ground] = np.asarray(config.GROUND_CODE_TO_OCC)[world.raster.lookup(pw[:, 0], pw[:, 1])]
     assert len(np.unique(ref_cls)) >= 4
     agree = ren_cls == ref_cls
     assert agree.mean() > 0.98
