@@ -1,11 +1,12 @@
 """Shared fixtures: a tiny toy nuScenes world (generated once per session), its infos, a
 small GD-OCC config on it and an initialised checkpoint of that config."""
-import importlib.util
 import os
 import subprocess
 import sys
 
 import pytest
+
+from tools import create_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOY_GENERATOR = os.path.join(ROOT, 'tools', 'make_toy_nuscenes.py')
@@ -14,22 +15,10 @@ TOY_GENERATOR = os.path.join(ROOT, 'tools', 'make_toy_nuscenes.py')
 TOY_OPTIONS = dict(scenes=2, frames_per_scene=3, sweeps=1, image_size=(160, 90), val_scenes=1)
 
 
-
 def pytest_configure(config):
-    config.addinivalue_line('markers', 'toy_world: needs tools/make_toy_nuscenes.py')
+    config.addinivalue_line('markers', 'toy_world: uses the generated toy nuScenes world')
     config.addinivalue_line('markers', 'torchrun: starts 2 processes with torchrun '
                                        '(gloo on CPU)')
-
-
-def pytest_collection_modifyitems(config, items):
-    """Skips the ``toy_world`` tests, with the reason, when the generator is absent."""
-    if os.path.isfile(TOY_GENERATOR):
-        return
-    skip = pytest.mark.skip(reason='tools/make_toy_nuscenes.py is absent (the toy world '
-                                   'generator comes from main)')
-    for item in items:
-        if 'toy_world' in item.keywords:
-            item.add_marker(skip)
 
 
 @pytest.fixture(scope='session')
@@ -38,37 +27,9 @@ def toy_options():
     return dict(TOY_OPTIONS)
 
 
-def _load_tool(name):
-    """Imports ``tools/<name>.py`` as a module (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(f'gdocc_tools_{name}',
-                                                  os.path.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-class _Tools:
-    """``tools/<name>.py`` as the attribute ``name``, imported on first use."""
-
-    def __getattr__(self, name):
-        if name.startswith('_'):
-            raise AttributeError(name)
-        module = _load_tool(name)
-        setattr(self, name, module)
-        return module
-
-
-@pytest.fixture(scope='session')
-def tools():
-    """The scripts of tools/ as modules: ``tools.ray_metrics``, ``tools.timing``, ..."""
-    return _Tools()
-
-
 @pytest.fixture(scope='session')
 def toy_world(tmp_path_factory):
     """Path of a freshly generated tiny toy world (nuScenes layout, no infos)."""
-    if not os.path.isfile(TOY_GENERATOR):
-        pytest.skip('tools/make_toy_nuscenes.py is absent')
     out = tmp_path_factory.mktemp('toy') / 'world'
     # The generator's command line is its stable interface (the issue's flags).
     width, height = TOY_OPTIONS['image_size']
@@ -83,9 +44,9 @@ def toy_world(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
-def toy_root(toy_world, tools):
+def toy_root(toy_world):
     """The toy world with ``nuscenes_infos_{train,val}_sweep.pkl`` written into it."""
-    tools.create_data.create_infos(toy_world, progress=False)
+    create_data.create_infos(toy_world, progress=False)
     return toy_world
 
 

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from evaluation.prediction_folder import evaluate
+
 pytestmark = pytest.mark.toy_world
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,8 +33,8 @@ def _val(config, weights, work_dir, *extra, nproc=1):
     return result
 
 
-def _tool_metrics(tools, toy_root, pred_dir):
-    return tools.ray_metrics.evaluate(toy_root, str(pred_dir), os.path.join(
+def _tool_metrics(toy_root, pred_dir):
+    return evaluate(toy_root, str(pred_dir), os.path.join(
         toy_root, 'nuscenes_infos_val_sweep.pkl'), progress=False)
 
 
@@ -44,7 +46,7 @@ def _same(a, b):
 
 
 def test_val_saved_predictions_score_the_same_in_the_tool(small_gdocc_config, gdocc_weights,
-                                                          toy_root, tools, tmp_path):
+                                                          toy_root, tmp_path):
     out, preds = tmp_path / 'metrics.json', tmp_path / 'preds'
     result = _val(small_gdocc_config, gdocc_weights, tmp_path / 'work', '--out', str(out),
                   '--save-pred', str(preds))
@@ -53,11 +55,11 @@ def test_val_saved_predictions_score_the_same_in_the_tool(small_gdocc_config, gd
     assert f'occ/RayIoU={metrics["RayIoU"]:.4f}' in result.stdout
     with np.load(next(preds.iterdir())) as archive:
         assert archive['pred'].dtype == np.uint8 and archive['pred'].shape == (200, 200, 16)
-    _same(_tool_metrics(tools, toy_root, preds), metrics)
+    _same(_tool_metrics(toy_root, preds), metrics)
 
 
 @pytest.mark.torchrun
-def test_val_one_and_two_processes_agree(small_gdocc_config, toy_root, tools, tmp_path):
+def test_val_one_and_two_processes_agree(small_gdocc_config, toy_root, tmp_path):
     # A corrupted-ground-truth oracle: non-trivial metrics at no model cost.
     config = tmp_path / 'oracle.py'
     config.write_text(f"_base_ = [{small_gdocc_config!r}]\n"
@@ -75,7 +77,7 @@ def test_val_one_and_two_processes_agree(small_gdocc_config, toy_root, tools, tm
     assert 0.05 < one['RayIoU'] < 0.95 and 1 < one['mIoU'] < 95
     _same(one, two)
     assert one['num_samples'] == two['num_samples'] == 3
-    _same(_tool_metrics(tools, toy_root, tmp_path / 'preds'), one)
+    _same(_tool_metrics(toy_root, tmp_path / 'preds'), one)
 
 
 def test_viz_with_config_and_weights(small_gdocc_config, gdocc_weights, toy_root, tmp_path,

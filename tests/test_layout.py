@@ -1,13 +1,13 @@
 """The dependency rule of docs/layout.md, read from the import statements of every module:
 core <- ops <- loaders / models / evaluation <- engine <- entry points and tools, and the toy
-world generator apart from all of them."""
+world generator apart from all of them; no tool imports another."""
 import ast
 import os
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACKAGES = ('core', 'models', 'loaders', 'evaluation', 'engine', 'toy_nuscenes')
+PACKAGES = ('core', 'models', 'loaders', 'evaluation', 'engine', 'toy_nuscenes', 'tools')
 # The rooms each room may import (itself included). The compiled extension models._C is
 # part of the ops.
 MAY_IMPORT = {
@@ -18,6 +18,8 @@ MAY_IMPORT = {
     'evaluation': {'core', 'ops', 'evaluation'},
     'engine': {'core', 'ops', 'loaders', 'models', 'evaluation', 'engine'},
     'toy_nuscenes': {'toy_nuscenes'},
+    # What a tool shares lives in a room; a script's own code is its own.
+    'tools': {'core', 'ops', 'loaders', 'models', 'evaluation', 'engine', 'toy_nuscenes'},
 }
 
 
@@ -80,6 +82,12 @@ def test_the_rule_catches_an_upward_import(tmp_path, source, expected):
     (tmp_path / 'evaluation').mkdir()
     (tmp_path / 'evaluation' / 'bad.py').write_text(source)
     assert violations(str(tmp_path)) == expected
+
+
+def test_a_tool_importing_another_tool_breaks_the_rule(tmp_path):
+    (tmp_path / 'tools').mkdir()
+    (tmp_path / 'tools' / 'bad.py').write_text('from tools import benchmark_ops\n')
+    assert violations(str(tmp_path)) == ['tools.bad imports tools.benchmark_ops']
 
 
 def test_relative_imports_resolve_from_the_package():

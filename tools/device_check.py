@@ -9,7 +9,7 @@ Steps, each timed, each recorded whatever happens to the others:
 - ``environment``: interpreter, torch, CUDA, GPU, which ops have compiled kernels;
 - ``parity_tests``: the ops' test files (their CUDA-vs-CPU and CUDA-vs-reference tests run
   where a GPU is) and the bfloat16-autocast training step, with a JUnit XML report;
-- ``op_parity``: every compiled op at the paper's sizes (``tools/benchmark_ops.py``'s
+- ``op_parity``: every compiled op at the paper's sizes (``engine.op_benchmark``'s
   cases): CUDA against the CPU kernel (targets: forward within 1e-5, backward within 1e-4,
   relative to the largest magnitude of the CPU result) and against the PyTorch reference;
 - ``op_benchmark``: ``tools/benchmark_ops.py`` on CUDA and, for the CUDA-vs-CPU ratio, on
@@ -159,11 +159,10 @@ class Check:
                     report=os.path.basename(report), **counts)
 
     def op_parity(self):
-        # The sibling script's cases (tools/ is the script's directory, first on sys.path).
-        import benchmark_ops
+        from engine.op_benchmark import CASES
         cpu, small = torch.device('cpu'), self.dry
         rows, passed = [], True
-        for name, _, make_case in benchmark_ops.CASES:
+        for name, _, make_case in CASES:
             cpu_case = make_case(cpu, small)
             expected = case_results(cpu_case, 'cpu')
             if self.dry:
@@ -351,7 +350,7 @@ class Check:
 
 
 def case_results(case, impl):
-    """A ``tools/benchmark_ops.py`` case's forward output and (where it has one) backward
+    """An ``engine.op_benchmark`` case's forward output and (where it has one) backward
     leaf gradients with ``impl``, as ``dict(fwd=..., bwd=...)``."""
     _, forward, forward_backward = case
     results = dict(fwd=forward(impl))

@@ -1,5 +1,4 @@
 """Info layouts: SparseOcc's pickles load directly and yield the samples of GD-OCC's own."""
-import importlib.util
 import os
 import pickle
 
@@ -9,12 +8,7 @@ from mmengine.registry import init_default_scope
 
 from core.errors import DataFileError
 from core.infos import load_info_file, relative_to_root
-
-_spec = importlib.util.spec_from_file_location(
-    'sparseocc_infos', os.path.join(os.path.dirname(__file__), 'sparseocc_infos.py'))
-_helper = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_helper)
-write_sparseocc_infos = _helper.write_sparseocc_infos
+from tests.core.sparseocc_infos import write_sparseocc_infos
 
 # No random augmentation: both datasets must give identical samples.
 PIPELINE = [

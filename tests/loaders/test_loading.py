@@ -1,6 +1,5 @@
 """Loading transforms: images and past frames, occupancy labels, LiDAR depth targets,
 and the errors for bad files."""
-import importlib.util
 import os
 
 import cv2
@@ -11,11 +10,7 @@ from core.errors import DataFileError
 from core.occ3d import FREE_LABEL, GRID_SHAPE
 from loaders.pipelines.jpeg import JpegDecoder
 from loaders.pipelines.loading import LiDARDepthTarget, LoadMultiViewImages, LoadOccupancy
-
-_spec = importlib.util.spec_from_file_location(
-    'geometry_helpers', os.path.join(os.path.dirname(__file__), 'geometry_helpers.py'))
-helpers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(helpers)
+from tests.loaders import geometry_helpers as helpers
 
 
 # ----------------------------------------------------------------------------- depth

@@ -1,6 +1,4 @@
 """Image-view and BEV augmentations keep pixels, labels and camera matrices consistent."""
-import importlib.util
-import os
 
 import numpy as np
 import pytest
@@ -8,11 +6,7 @@ import pytest
 from core.occ3d import FREE_LABEL, GRID_MIN, GRID_SHAPE, VOXEL_SIZE
 from loaders.pipelines.camera_geometry import project
 from loaders.pipelines.transforms import BEVAug, ImageAug3D, bev_matrix, warp_grid_bev
-
-_spec = importlib.util.spec_from_file_location(
-    'geometry_helpers', os.path.join(os.path.dirname(__file__), 'geometry_helpers.py'))
-helpers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(helpers)
+from tests.loaders import geometry_helpers as helpers
 
 POINTS = np.array([[12.0, 0.8, 1.3], [-9.0, -1.0, 0.9]])  # one in front of each camera
 

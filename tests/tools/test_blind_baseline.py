@@ -5,12 +5,14 @@ import pickle
 import numpy as np
 import pytest
 
+from tools import blind_baseline, ray_metrics
+
 pytestmark = pytest.mark.toy_world
 
 
-def test_baseline_is_the_per_voxel_mode_of_the_training_labels(toy_root, tools, tmp_path):
+def test_baseline_is_the_per_voxel_mode_of_the_training_labels(toy_root, tmp_path):
     out = tmp_path / 'blind'
-    tools.blind_baseline.main(['--data-root', toy_root, '--out-dir', str(out), '--no-progress'])
+    blind_baseline.main(['--data-root', toy_root, '--out-dir', str(out), '--no-progress'])
     with open(os.path.join(toy_root, 'nuscenes_infos_train_sweep.pkl'), 'rb') as f:
         train = pickle.load(f)['data_list']
     with open(os.path.join(toy_root, 'nuscenes_infos_val_sweep.pkl'), 'rb') as f:
@@ -23,12 +25,12 @@ def test_baseline_is_the_per_voxel_mode_of_the_training_labels(toy_root, tools, 
     pred = np.load(out / f"{val[0]['token']}.npz")['pred']
     assert pred.dtype == np.uint8 and np.array_equal(pred, expected)
 
-    result = tools.ray_metrics.main(['--data-root', toy_root, '--pred-dir', str(out),
+    result = ray_metrics.main(['--data-root', toy_root, '--pred-dir', str(out),
                                      '--no-progress'])
     assert 0.0 < result['RayIoU'] < 1.0
 
 
-def test_missing_infos_fail_with_one_line(tools, tmp_path):
+def test_missing_infos_fail_with_one_line(tmp_path):
     with pytest.raises(SystemExit, match='info file'):
-        tools.blind_baseline.main(['--data-root', str(tmp_path),
+        blind_baseline.main(['--data-root', str(tmp_path),
                                    '--out-dir', str(tmp_path / 'o')])

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from core.occ3d import NUSCENES_CAMERAS
+from tools import create_data
 
 pytestmark = pytest.mark.toy_world
 
@@ -96,33 +97,33 @@ def test_matrices_equal_devkit_composition(nusc, infos):
                                        atol=1e-9)
 
 
-def test_out_dir_and_atomic_write(toy_world, tools, tmp_path):
-    written = tools.create_data.main(['--root', toy_world, '--out-dir', str(tmp_path),
+def test_out_dir_and_atomic_write(toy_world, tmp_path):
+    written = create_data.main(['--root', toy_world, '--out-dir', str(tmp_path),
                                       '--no-progress'])
     assert sorted(os.listdir(tmp_path)) == ['nuscenes_infos_train_sweep.pkl',
                                             'nuscenes_infos_val_sweep.pkl']
     assert written['val'] == str(tmp_path / 'nuscenes_infos_val_sweep.pkl')
 
 
-def test_missing_root_and_version_are_one_line_errors(toy_world, tools, tmp_path):
+def test_missing_root_and_version_are_one_line_errors(toy_world, tmp_path):
     with pytest.raises(SystemExit, match='data root not found: .*nowhere'):
-        tools.create_data.main(['--root', str(tmp_path / 'nowhere')])
+        create_data.main(['--root', str(tmp_path / 'nowhere')])
     with pytest.raises(SystemExit, match=r'version folder not found: .*v1\.0-mini'):
-        tools.create_data.main(['--root', toy_world, '--version', 'v1.0-mini',
+        create_data.main(['--root', toy_world, '--version', 'v1.0-mini',
                                 '--out-dir', str(tmp_path)])
 
 
-def test_existing_infos_are_kept_unless_overwrite(toy_world, tools, tmp_path):
+def test_existing_infos_are_kept_unless_overwrite(toy_world, tmp_path):
     # SparseOcc's infos carry the same names: a second run must not replace them.
     theirs = tmp_path / 'nuscenes_infos_val_sweep.pkl'
     theirs.write_bytes(b'SparseOcc infos')
     with pytest.raises(SystemExit, match=r'nuscenes_infos_val_sweep\.pkl already in .*'
                                          r'--overwrite'):
-        tools.create_data.main(['--root', toy_world, '--out-dir', str(tmp_path),
+        create_data.main(['--root', toy_world, '--out-dir', str(tmp_path),
                                 '--no-progress'])
     assert theirs.read_bytes() == b'SparseOcc infos'
     assert not (tmp_path / 'nuscenes_infos_train_sweep.pkl').exists()  # checked up front
-    tools.create_data.main(['--root', toy_world, '--out-dir', str(tmp_path), '--no-progress',
+    create_data.main(['--root', toy_world, '--out-dir', str(tmp_path), '--no-progress',
                             '--overwrite'])
     with open(theirs, 'rb') as f:
         assert pickle.load(f)['metainfo']['split'] == 'val'

@@ -3,13 +3,15 @@ import json
 
 import pytest
 
+from tools import demo_summary
+
 
 def _write(path, **metrics):
     path.write_text(json.dumps(metrics))
     return str(path)
 
 
-def test_summary_has_the_documented_keys(tools, tmp_path, capsys):
+def test_summary_has_the_documented_keys(tmp_path, capsys):
     per_class = {'car': [0.2, 0.4, 0.6], 'bus': [float('nan')] * 3,
                  'manmade': [0.1, float('nan'), 0.3]}
     model = _write(tmp_path / 'model.json', **{'RayIoU': 0.4, 'RayIoU@1': 0.3, 'RayIoU@2': 0.4,
@@ -17,7 +19,7 @@ def test_summary_has_the_documented_keys(tools, tmp_path, capsys):
                                                 'per_class_RayIoU': per_class})
     baseline = _write(tmp_path / 'blind.json', RayIoU=0.05, mIoU=9.0)
     out = tmp_path / 'metrics.json'
-    tools.demo_summary.main(['--model', model, '--baseline', baseline, '--out', str(out)])
+    demo_summary.main(['--model', model, '--baseline', baseline, '--out', str(out)])
     written = json.loads(out.read_text())
     per_class = written.pop('per_class')
     assert written == {'RayIoU': 0.4, 'RayIoU@1': 0.3, 'RayIoU@2': 0.4, 'RayIoU@4': 0.5,
@@ -28,13 +30,13 @@ def test_summary_has_the_documented_keys(tools, tmp_path, capsys):
     assert '8.0x the baseline' in out and 'car 0.400' in out
 
 
-def test_missing_keys_or_files_are_one_line_errors(tools, tmp_path):
+def test_missing_keys_or_files_are_one_line_errors(tmp_path):
     baseline = _write(tmp_path / 'blind.json', RayIoU=0.05, mIoU=9.0)
     partial = _write(tmp_path / 'model.json', RayIoU=0.4)
     with pytest.raises(SystemExit, match='lacks'):
-        tools.demo_summary.main(['--model', partial, '--baseline', baseline,
+        demo_summary.main(['--model', partial, '--baseline', baseline,
                                  '--out', str(tmp_path / 'o')])
     with pytest.raises(SystemExit, match='cannot read'):
-        tools.demo_summary.main(['--model', str(tmp_path / 'none.json'), '--baseline',
+        demo_summary.main(['--model', str(tmp_path / 'none.json'), '--baseline',
                                  baseline, '--out', str(tmp_path / 'o')])
     assert not (tmp_path / 'o').exists()

@@ -1,15 +1,14 @@
 """tools/device_check.py: the error measure, step bookkeeping, and the CPU steps of the dry run."""
 import json
-import os
 
 import pytest
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tools import device_check
 
 
-def test_max_relative_error_scales_by_the_expected_magnitude(tools):
-    error = tools.device_check.max_relative_error
+def test_max_relative_error_scales_by_the_expected_magnitude():
+    error = device_check.max_relative_error
     expected = torch.tensor([1.0, -4.0, 2.0])
     assert error(expected.clone(), expected) == 0.0
     assert error(torch.tensor([1.0, -4.0, 2.4]), expected) == pytest.approx(0.1)
@@ -23,9 +22,8 @@ def test_max_relative_error_scales_by_the_expected_magnitude(tools):
         error(torch.zeros(2), torch.zeros(3))
 
 
-def test_steps_are_recorded_whatever_happens_and_the_summary_names_the_bad_ones(tools,
-                                                                                tmp_path):
-    check = tools.device_check.Check(str(tmp_path), dry=True, config='unused', elapsed_before=0)
+def test_steps_are_recorded_whatever_happens_and_the_summary_names_the_bad_ones(tmp_path):
+    check = device_check.Check(str(tmp_path), dry=True, config='unused', elapsed_before=0)
 
     def broken():
         raise RuntimeError('kernel exploded')
@@ -45,8 +43,8 @@ def test_steps_are_recorded_whatever_happens_and_the_summary_names_the_bad_ones(
     assert '1/3 steps ok' in line and 'broken error' in line and 'off_target failed' in line
 
 
-def test_a_step_past_its_time_limit_is_an_error(tools, tmp_path):
-    check = tools.device_check.Check(str(tmp_path), dry=True, config='unused', elapsed_before=0)
+def test_a_step_past_its_time_limit_is_an_error(tmp_path):
+    check = device_check.Check(str(tmp_path), dry=True, config='unused', elapsed_before=0)
 
     def spin():
         while True:
@@ -57,10 +55,8 @@ def test_a_step_past_its_time_limit_is_an_error(tools, tmp_path):
     assert 'StepTimeout' in check.report['steps']['slow']['error']
 
 
-def test_dry_op_parity_and_rayiou_steps_pass_on_the_cpu(tools, tmp_path, monkeypatch):
-    # As when it runs as a script: its own directory first on the path (benchmark_ops).
-    monkeypatch.syspath_prepend(os.path.join(ROOT, 'tools'))
-    check = tools.device_check.Check(str(tmp_path), dry=True, config='unused', elapsed_before=0)
+def test_dry_op_parity_and_rayiou_steps_pass_on_the_cpu(tmp_path):
+    check = device_check.Check(str(tmp_path), dry=True, config='unused', elapsed_before=0)
     parity = check.op_parity()
     assert parity.pop('passed')
     assert {row['op'] for row in parity['rows']} == {'voxel pooling', 'multi-view sampling',

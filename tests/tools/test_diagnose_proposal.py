@@ -1,51 +1,15 @@
 """tools/diagnose_proposal.py on the tiny toy world with an initialised GD-OCC checkpoint:
-recall counts per level and height are consistent with the ground truth, and the oracle on
-the kept voxels is what its definition says."""
+recall counts per level and height are consistent with the ground truth."""
 import numpy as np
 import pytest
+
+from evaluation.proposal_diagnosis import above_ground, diagnostic_targets
+from tools import diagnose_proposal
 
 pytestmark = pytest.mark.toy_world
 
 
-def test_oracle_on_kept_keeps_the_labels_of_kept_voxels_only(tools):
-    gt = np.full((4, 4, 2), 17, dtype=np.uint8)
-    gt[0, 0, 0], gt[1, 1, 1], gt[2, 2, 0] = 11, 4, 15
-    pred = tools.diagnose_proposal.oracle_on_kept(np.array([[0, 0, 0], [1, 1, 1], [3, 3, 1]]),
-                                                  gt, 17)
-    expected = np.full_like(gt, 17)
-    expected[0, 0, 0], expected[1, 1, 1] = 11, 4
-    np.testing.assert_array_equal(pred, expected)
-
-
-def test_class_counts_split_kept_voxels_by_ground_truth_class(tools):
-    gt = np.full((3, 3, 2), 17, dtype=np.uint8)
-    gt[0, 0, 0] = gt[0, 1, 0] = 11      # two driveable-surface targets
-    gt[1, 1, 1] = 4                     # a car target
-    gt[2, 2, 1] = 15                    # manmade, occupied but no target
-    targets = np.isin(gt, (11, 4))
-    pred = np.full_like(gt, 17)
-    pred[0, 0, 0], pred[1, 1, 1] = 11, 15
-    kept = np.array([[0, 0, 0], [1, 1, 1], [2, 2, 1], [2, 0, 0]])
-    counts = tools.diagnose_proposal.class_counts(kept, targets, gt, pred, 17)
-    expected = np.zeros((4, 18), dtype=np.int64)
-    expected[:, 11] = (2, 1, 1, 0)      # one of two kept, labelled right
-    expected[:, 4] = (1, 1, 0, 0)       # kept, labelled manmade
-    expected[3, 15] = 1                 # kept occupied non-target
-    expected[3, 17] = 1                 # kept free voxel
-    np.testing.assert_array_equal(counts, expected)
-
-
-def test_above_ground_is_above_the_highest_ground_voxel_of_the_column(tools):
-    gt = np.full((2, 1, 4), 17, dtype=np.uint8)
-    gt[0, 0, :2] = (14, 11)            # terrain under road: ground top at height 1
-    gt[0, 0, 2] = 4                    # a car on it
-    gt[1, 0, 1] = 15                   # a column without ground
-    above = tools.diagnose_proposal.above_ground(gt)
-    assert above[0, 0].tolist() == [False, False, True, True]
-    assert above[1, 0].all()
-
-
-def test_counts_are_consistent_with_the_ground_truth(small_gdocc_config, gdocc_weights, tools,
+def test_counts_are_consistent_with_the_ground_truth(small_gdocc_config, gdocc_weights,
                                                       monkeypatch, capsys):
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
@@ -53,8 +17,8 @@ def test_counts_are_consistent_with_the_ground_truth(small_gdocc_config, gdocc_w
     from mmdet3d.registry import DATASETS
 
     monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
-    result = tools.diagnose_proposal.main(['--config', small_gdocc_config, '--weights',
-                                           str(gdocc_weights), '--num', '3', '--no-progress'])
+    result = diagnose_proposal.main(['--config', small_gdocc_config, '--weights',
+                                     str(gdocc_weights), '--num', '3', '--no-progress'])
     stages = result['stages']
     assert [stats.shape for stats in stages] == [(3, 4), (3, 8), (3, 16)]
     for positives, candidates, kept in stages:
@@ -67,10 +31,10 @@ def test_counts_are_consistent_with_the_ground_truth(small_gdocc_config, gdocc_w
     targets, above = 0, 0
     for sample in (dataset[i]['data_samples'] for i in range(3)):
         gt = np.asarray(sample.gt_occ_sem)
-        mask = tools.diagnose_proposal.diagnostic_targets(gt, sample.mask_camera, 17, 2)
+        mask = diagnostic_targets(gt, sample.mask_camera, 17, 2)
         assert (gt[mask] != 17).all()               # targets are occupied voxels
         targets = targets + mask.sum((0, 1))
-        above += (mask & tools.diagnose_proposal.above_ground(gt)).sum()
+        above += (mask & above_ground(gt)).sum()
     np.testing.assert_array_equal(stages[-1][0], targets)
     classes = result['classes']
     assert classes[0].sum() == targets.sum()
@@ -84,7 +48,7 @@ def test_counts_are_consistent_with_the_ground_truth(small_gdocc_config, gdocc_w
     assert 'on the targets' in out and 'above-ground targets kept' in out
 
 
-def test_missing_checkpoint_is_a_one_line_error(small_gdocc_config, tools, tmp_path):
+def test_missing_checkpoint_is_a_one_line_error(small_gdocc_config, tmp_path):
     with pytest.raises(SystemExit, match='error: .*missing.pth'):
-        tools.diagnose_proposal.main(['--config', small_gdocc_config, '--weights',
-                                      str(tmp_path / 'missing.pth')])
+        diagnose_proposal.main(['--config', small_gdocc_config, '--weights',
+                                str(tmp_path / 'missing.pth')])

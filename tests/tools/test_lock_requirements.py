@@ -4,6 +4,8 @@ import sys
 
 import pytest
 
+from tools import check_requirements, lock_requirements
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONSTRAINTS = os.path.join(ROOT, 'requirements', 'constraints.txt')
 
@@ -14,8 +16,8 @@ def _pins(path):
                     if line.strip() and not line.startswith('#'))
 
 
-def test_lock_pins_the_stack_but_not_torch_or_its_own_dependencies(tools):
-    pins = dict(line.split('==') for line in tools.lock_requirements.lock_lines())
+def test_lock_pins_the_stack_but_not_torch_or_its_own_dependencies():
+    pins = dict(line.split('==') for line in lock_requirements.lock_lines())
     assert pins['mmcv'] == '2.1.0' and pins['mmdet3d'] == '1.4.0'
     assert pins['mmengine'] == '0.10.7' and pins['numpy'].startswith('1.')
     assert 'numba' in pins and 'pillow' in pins
@@ -39,13 +41,13 @@ def test_the_committed_constraints_pin_every_requirement():
 
 @pytest.mark.skipif(os.path.realpath(sys.prefix) != os.path.join(ROOT, '.venv'),
                     reason='only the make-installed .venv must match the lock')
-def test_the_make_installed_venv_matches_the_lock(tools):
-    unmet = list(tools.check_requirements.unmet([], [CONSTRAINTS]))
+def test_the_make_installed_venv_matches_the_lock():
+    unmet = list(check_requirements.unmet([], [CONSTRAINTS]))
     assert not unmet, f'{unmet[:5]}: run make install'
 
 
-def test_check_requirements_flags_a_drifted_pin(tools, tmp_path):
+def test_check_requirements_flags_a_drifted_pin(tmp_path):
     drifted = tmp_path / 'constraints.txt'
     drifted.write_text('pytest==0.0.1\nnot-installed-anywhere==1.0\n')
-    unmet = list(tools.check_requirements.unmet([], [str(drifted)]))
+    unmet = list(check_requirements.unmet([], [str(drifted)]))
     assert len(unmet) == 1 and unmet[0].startswith('pytest==0.0.1 (found ')

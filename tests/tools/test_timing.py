@@ -2,11 +2,13 @@
 import json
 import os
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tools import timing
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def test_timing_on_random_inputs_reports_latency_and_memory(tools, capsys):
-    result = tools.timing.main(['--config', os.path.join(ROOT, 'configs', 'toy_gdocc.py'),
+def test_timing_on_random_inputs_reports_latency_and_memory(capsys):
+    result = timing.main(['--config', os.path.join(ROOT, 'configs', 'toy_gdocc.py'),
                                 '--samples', '2', '--warmup', '1', '--device', 'cpu',
                                 '--random'])
     out = capsys.readouterr().out
@@ -16,9 +18,9 @@ def test_timing_on_random_inputs_reports_latency_and_memory(tools, capsys):
     assert 'ms / sample' in out and 'FPS' in out and 'peak memory' in out
 
 
-def test_timing_under_bfloat16_autocast_writes_json(tools, tmp_path, capsys):
+def test_timing_under_bfloat16_autocast_writes_json(tmp_path, capsys):
     path = tmp_path / 'timing.json'
-    result = tools.timing.main(['--config', os.path.join(ROOT, 'configs', 'toy_gdocc.py'),
+    result = timing.main(['--config', os.path.join(ROOT, 'configs', 'toy_gdocc.py'),
                                 '--samples', '1', '--warmup', '0', '--device', 'cpu',
                                 '--random', '--amp', 'bfloat16', '--json', str(path),
                                 '--no-progress'])
