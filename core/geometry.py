@@ -1,4 +1,5 @@
-"""Voxel <-> metre conversions of axis-aligned grids (one implementation for every layer).
+"""Voxel <-> metre conversions of axis-aligned grids and the pinhole projection of points into
+images (one implementation for every layer).
 
 A grid has its lowest corner at ``grid_min`` (metres, ego frame) and voxels of edge
 ``voxel_size`` metres (one edge, or one per axis); voxel (i, j, k) covers
@@ -6,6 +7,10 @@ A grid has its lowest corner at ``grid_min`` (metres, ego frame) and voxels of e
 centre at ``grid_min + (index + 0.5) * voxel_size``. Every function takes torch tensors or
 numpy arrays and answers in the same kind; the trailing axis holds the grid's axes in order
 (x, y, z for 3D, or any prefix of them).
+
+A projection matrix (``ego2img``, ``lidar2img``, ...) is float [4, 4] from a metric frame to
+image pixels: rows 0-1 give depth-scaled pixels (u * d, v * d), row 2 the camera depth d
+(metres along the optical axis), row 3 is (0, 0, 0, 1); pixel centres are integers.
 """
 import numpy as np
 import torch
@@ -62,3 +67,31 @@ def dense_coords(shape, device=None):
     (the order of ``volume.flatten()`` for a volume of that shape)."""
     axes = [torch.arange(n, device=device) for n in shape]
     return torch.stack(torch.meshgrid(*axes, indexing='ij'), -1).reshape(-1, len(shape))
+
+
+def project_to_image(matrices, points, min_depth):
+    """Pixels and camera depths of points seen through projection matrices.
+
+    Args:
+        matrices (Tensor or np.ndarray): float [..., 4, 4] projection matrices (module
+            docstring) from the points' frame.
+        points (same kind): float [..., P, 3] metres; its leading axes broadcast against
+            the matrices' (points [B, 1, P, 3] with matrices [B, V, 4, 4] give [B, V, P]).
+        min_depth (float): metres; a depth below it divides as ``min_depth``, so the pixels
+            of points that close to or behind the camera are finite but meaningless: callers
+            keep only the points deeper than their own bound.
+
+    Returns:
+        tuple: pixels (u, v) [..., P, 2] and depths [..., P] (metres). Tensors keep the
+        points' float dtype (the matrices are cast to it); arrays are float64.
+    """
+    if isinstance(points, torch.Tensor):
+        homogeneous = torch.cat([points, torch.ones_like(points[..., :1])], -1)
+        projected = torch.einsum('...ij,...pj->...pi', matrices.to(points.dtype), homogeneous)
+        depth = projected[..., 2]
+        return projected[..., :2] / depth.clamp_min(min_depth)[..., None], depth
+    points = np.asarray(points, np.float64)
+    homogeneous = np.concatenate([points, np.ones_like(points[..., :1])], -1)
+    projected = homogeneous @ np.swapaxes(np.asarray(matrices, np.float64), -1, -2)
+    depth = projected[..., 2]
+    return projected[..., :2] / np.maximum(depth, min_depth)[..., None], depth

@@ -77,22 +77,3 @@ def refresh_projections(results):
                                                         for m in results['ego2cam']])
     results['lidar2img'] = cam_to_aug_img @ results['ego2cam'] @ results['lidar2ego']
     return results
-
-
-def project(ego2img, points):
-    """Projects points with one or several ``ego2img``-like matrices.
-
-    Args:
-        ego2img: float [..., 4, 4].
-        points: float [P, 3], metres in the matrices' source frame.
-
-    Returns:
-        tuple(np.ndarray, np.ndarray): pixels float64 [..., P, 2] (u, v) and depths float64
-        [..., P] (metres along the optical axis; pixels are meaningless where depth <= 0).
-    """
-    homogeneous = np.concatenate([np.asarray(points, np.float64),
-                                  np.ones((len(points), 1))], axis=1)
-    projected = homogeneous @ np.swapaxes(np.asarray(ego2img, np.float64), -1, -2)
-    depth = projected[..., 2]
-    safe = np.where(np.abs(depth) > np.finfo(np.float64).eps, depth, np.finfo(np.float64).eps)
-    return projected[..., :2] / safe[..., None], depth

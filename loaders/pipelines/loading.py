@@ -8,10 +8,11 @@ from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 
 from core.errors import DataFileError, missing_file
+from core.geometry import project_to_image
 from core.grid_io import load_npz_grids
 from core.occ3d import FREE_LABEL, NUSCENES_CAMERAS
 
-from .camera_geometry import ego2cam_of, pad_intrinsics, project, refresh_projections
+from .camera_geometry import ego2cam_of, pad_intrinsics, refresh_projections
 from .jpeg import JpegDecoder
 
 US_PER_S = 1e6  # nuScenes timestamps are microseconds
@@ -174,6 +175,9 @@ class LiDARDepthTarget(BaseTransform):
             raise ValueError(f'stride must be >= 1, got {stride}')
         self.stride = int(stride)
         self.depth_range = tuple(float(d) for d in depth_range)
+        if not 0 < self.depth_range[0] < self.depth_range[1]:
+            raise ValueError(f'depth_range must be (min, max) with 0 < min < max metres, got '
+                             f'{depth_range}')
         self.load_dim = int(load_dim)
         self.num_views = int(num_views)
 
@@ -199,7 +203,7 @@ class LiDARDepthTarget(BaseTransform):
         Returns:
             np.ndarray: float32 [ceil(height / stride), ceil(width / stride)].
         """
-        pixels, depth = project(lidar2img, points)
+        pixels, depth = project_to_image(lidar2img, points, self.depth_range[0])
         # Pixel centres are integers, so pixel (u, v) covers [u - 0.5, u + 0.5).
         col = np.floor((pixels[:, 0] + 0.5) / self.stride)
         row = np.floor((pixels[:, 1] + 0.5) / self.stride)

@@ -29,6 +29,8 @@ coordinate near 700 would carry an error of about 2 pixels.
 import torch
 import torch.nn.functional as F
 
+from core.geometry import project_to_image
+
 from ..ops.multiview_sampling import multiview_sampling, to_sampling_layout
 
 
@@ -48,13 +50,9 @@ def project_points(points, ego2img, img_shape, eps):
         axis); float32, or float64 for float64 points.
     """
     dtype = torch.float64 if points.dtype == torch.float64 else torch.float32
-    points = points.to(dtype)
-    homo = torch.cat([points, torch.ones_like(points[..., :1])], -1)
     with torch.autocast(points.device.type, enabled=False):
-        cam = torch.einsum('bvij,bnj->bvni', ego2img.to(dtype), homo)
-    depth = cam[..., 2]
+        uv, depth = project_to_image(ego2img, points.to(dtype)[:, None], eps)
     height, width = img_shape
-    uv = cam[..., :2] / depth.clamp_min(eps)[..., None]
     uv = (uv + 0.5) / uv.new_tensor([width, height])
     visible = (depth > eps) & (uv >= 0).all(-1) & (uv <= 1).all(-1)
     return uv, visible, depth
