@@ -108,6 +108,12 @@ class Check:
         write_json_atomic(self.report, self.path)
         print(f'[device-check] {name}: {entry["status"]} in {entry["seconds"]} s', flush=True)
 
+    def skip(self, name, reason):
+        """Records step ``name`` as not run, with why (the dry run only)."""
+        self.report['steps'][name] = dict(status='skipped', reason=reason, seconds=0.0)
+        write_json_atomic(self.report, self.path)
+        print(f'[device-check] {name}: skipped ({reason})', flush=True)
+
     def tool(self, args, limit_s):
         """Runs a tools/ script (or pytest) in a subprocess; its output joins the log."""
         command = [sys.executable] + args
@@ -329,8 +335,9 @@ class Check:
     def summary(self):
         steps = self.report['steps']
         ok = [name for name, step in steps.items() if step['status'] == 'ok']
+        skipped = [name for name, step in steps.items() if step['status'] == 'skipped']
         bad = [f'{name} {step["status"]}' for name, step in steps.items()
-               if step['status'] != 'ok']
+               if step['status'] not in ('ok', 'skipped')]
         figures = []
         timing = steps.get('timing_amp', {})
         if 'fps' in timing:
@@ -344,6 +351,7 @@ class Check:
                                                     for row in bench['cuda']))
         line = (f'device-check{" (dry run)" if self.dry else ""}: {len(ok)}/{len(steps)} steps '
                 f'ok{"; " + ", ".join(bad) if bad else ""}'
+                f'{"; skipped " + ", ".join(skipped) if skipped else ""}'
                 f'{"; " + ", ".join(figures) if figures else ""}; '
                 f'{self.report["elapsed_s"]:.0f} s; {self.path}')
         return line, not bad
@@ -391,8 +399,18 @@ def main():
     check.run('op_parity', check.op_parity, 120)
     check.run('op_benchmark', check.op_benchmark, 500)
     check.run('timing_float32', lambda: check.timing(None), 320)
-    check.run('timing_amp', lambda: check.timing('bfloat16' if args.dry else 'float16'), 320)
-    check.run('train_iteration', check.train_iteration, 300)
+    if args.dry and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        # Without native bfloat16 the CPU emulates it: a 2048 x 2048 matmul took 56 s against
+        # 0.12 s in float32 on an AVX2 EPYC (2026-12-03), so these steps cannot end in their
+        # limits; tests/models/test_gdocc_detector.py still runs the bfloat16 path on a toy
+        # model (parity_tests).
+        reason = 'this CPU has no native bfloat16'
+        check.skip('timing_amp', reason)
+        check.skip('train_iteration', reason)
+    else:
+        check.run('timing_amp', lambda: check.timing('bfloat16' if args.dry else 'float16'),
+                  320)
+        check.run('train_iteration', check.train_iteration, 300)
     check.run('rayiou', check.rayiou, 120)
     line, passed = check.summary()
     print(line)

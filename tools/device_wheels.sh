@@ -1,71 +1,71 @@
 #!/usr/bin/env bash
-# Fills .whl/ with the wheels the GPU machine needs and lacks (`make device-wheels`).
+# Fills .whl/ with what the GPU machine needs and lacks (`make device-wheels`).
 #
 # That machine (the device tool's nvidia-h200: Python 3.12, torch 2.11.0+cu130, no package
-# registry) gets everything else as wheels, at most 64 MiB per run with the working tree.
-# Here, a Python 3.12 venv ($DEVICE_VENV) stands in for its image: it holds the base packages
-# of requirements/device_base.txt, builds mmcv 2.1.0 as a cp312 wheel against that torch (CPU
-# ops only: the model's own CUDA kernels are built there) and wheels every package of
-# requirements/device.txt (downloaded, or built from the sdist where PyPI has no wheel).
-# The same venv runs the dry run of tools/device_check.sh. Idempotent: a wheel already in
-# .whl/ (or the mmcv wheel in $WHEEL_CACHE) is not built again.
+# registry) gets everything else carried, at most 64 MiB per run with the working tree. No
+# Python 3.12 is needed here: pip downloads the cp312 / pure-Python wheels of
+# requirements/device.txt for that platform (a package PyPI has only as a source archive is
+# wheeled here and must come out pure Python), and mmcv 2.1.0, which PyPI has only as source,
+# travels as its source archive: tools/device_check.sh compiles its CPU ops there against
+# that machine's torch (the model's own CUDA kernels are built there too). Then
+# tools/check_device_wheels.py checks that every requirement of what is carried is met there.
+# .whl/ is refilled from scratch (one version of each package: a stale wheel beside a new one
+# would stop the install there); pip's cache makes a second run take seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -z "${PY312:-}" ]; then
-  # pyenv's shim exists even when 3.12 is not a selected version, so each candidate is tried.
-  for candidate in python3.12 "$HOME"/.pyenv/versions/3.12*/bin/python3.12; do
-    if "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then
-      PY312=$candidate; break
-    fi
-  done
-fi
-DEVICE_VENV=${DEVICE_VENV:-$HOME/.cache/gdocc/device-py312}
-WHEEL_CACHE=${WHEEL_CACHE:-$HOME/.cache/gdocc/wheels}
+PY=${PY:-.venv/bin/python}
+[ -x "$PY" ] || PY=python3
 WHEELS=.whl
 # 64 MiB per run for the working tree and the wheels together; the tree is about 2 MiB.
 LIMIT_MIB=${DEVICE_WHEELS_LIMIT_MIB:-60}
 MMCV=mmcv==2.1.0
+PIP="$PY -m pip --disable-pip-version-check -q"
+# The GPU machine's interpreter and platform, for pip's resolver.
+TARGET=(--python-version 3.12 --implementation cp --abi cp312 --abi abi3 --abi none
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64
+        --platform manylinux2014_x86_64 --platform linux_x86_64 --platform any)
 
-if [ -z "${PY312:-}" ]; then
-  echo "device-wheels: no Python 3.12 found (set PY312 to a python3.12 interpreter)" >&2
-  exit 1
-fi
-VPY=$DEVICE_VENV/bin/python
-PIP="$VPY -m pip --disable-pip-version-check -q"
-if [ ! -x "$VPY" ]; then
-  "$PY312" -m venv "$DEVICE_VENV"
-fi
-if ! "$VPY" tools/check_requirements.py requirements/device_base.txt >/dev/null 2>&1; then
-  echo "[device-wheels] installing the device image's base packages into $DEVICE_VENV"
-  $PIP install -r requirements/device_base.txt
-fi
+mkdir -p "$WHEELS"
+rm -f "$WHEELS"/*.whl "$WHEELS"/*.tar.gz
+echo "[device-wheels] cp312 wheels of requirements/device.txt into $WHEELS/"
+while read -r req; do
+  if $PIP download --no-deps --only-binary=:all: "${TARGET[@]}" -d "$WHEELS" "$req" \
+      2>/dev/null; then
+    continue
+  fi
+  echo "[device-wheels] $req: no wheel on PyPI, wheeling its source archive"
+  built=$(mktemp -d)
+  $PIP wheel --no-deps -w "$built" "$req"
+  for wheel in "$built"/*.whl; do
+    case "$(basename "$wheel")" in
+      *-py3-none-any.whl|*-py2.py3-none-any.whl) mv "$wheel" "$WHEELS"/ ;;
+      *) echo "device-wheels: $req builds a platform wheel ($(basename "$wheel")); it" \
+              "cannot be built here for Python 3.12" >&2; exit 1 ;;
+    esac
+  done
+  rm -rf "$built"
+done < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' requirements/device.txt | grep -v '^$')
 
-mkdir -p "$WHEELS" "$WHEEL_CACHE"
-mmcv_wheel=$(ls "$WHEEL_CACHE"/mmcv-2.1.0-cp312-*.whl 2>/dev/null | head -1 || true)
-if [ -z "$mmcv_wheel" ]; then
-  echo "[device-wheels] building $MMCV for cp312 against torch $("$VPY" -c 'import torch; print(torch.__version__)') (about 15 min on 2 cores)"
-  $PIP install "setuptools<70" wheel ninja mmengine==0.10.7
-  MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
-    $PIP wheel --no-build-isolation --no-deps -w "$WHEEL_CACHE" "$MMCV"
-  mmcv_wheel=$(ls "$WHEEL_CACHE"/mmcv-2.1.0-cp312-*.whl | head -1)
-fi
+echo "[device-wheels] $MMCV source archive (compiled on the GPU machine) and its build tool"
+$PIP download --no-deps --no-binary=:all: -d "$WHEELS" "$MMCV"
+# mmcv 2.1.0's setup.py needs pkg_resources, which newer setuptools dropped: the one this
+# machine compiles it with goes along, apart (build/), for the compile only.
+mkdir -p "$WHEELS/build"
+rm -f "$WHEELS"/build/*.whl
+$PIP download --no-deps --only-binary=:all: -d "$WHEELS/build" "setuptools<70"
 
-# One version of each package: a stale wheel next to a new one stops the install there.
-find "$WHEELS" -name '*.whl' -delete
-cp "$mmcv_wheel" "$WHEELS"/
-echo "[device-wheels] wheels of requirements/device.txt for cp312"
-$PIP wheel --no-deps -w "$WHEELS" -r requirements/device.txt
-
-"$VPY" - "$WHEELS" "$LIMIT_MIB" <<'PYCODE'
+"$PY" - "$WHEELS" "$LIMIT_MIB" <<'PYCODE'
 import os
 import sys
 folder, limit = sys.argv[1], float(sys.argv[2])
-wheels = sorted(f for f in os.listdir(folder) if f.endswith('.whl'))
-sizes = {f: os.path.getsize(os.path.join(folder, f)) / 2 ** 20 for f in wheels}
-for name in wheels:
+files = sorted(os.path.relpath(os.path.join(top, f), folder) for top, _, names in os.walk(folder)
+               for f in names if f.endswith(('.whl', '.tar.gz')))
+sizes = {f: os.path.getsize(os.path.join(folder, f)) / 2 ** 20 for f in files}
+for name in files:
     print(f'  {sizes[name]:7.2f} MiB  {name}')
 total = sum(sizes.values())
-print(f'[device-wheels] {len(wheels)} wheels, {total:.1f} MiB in {folder}/ (limit {limit:.0f} MiB)')
+print(f'[device-wheels] {len(files)} files, {total:.1f} MiB in {folder}/ (limit {limit:.0f} MiB)')
 if total > limit:
     sys.exit(f'device-wheels: {total:.1f} MiB exceeds the {limit:.0f} MiB a device run carries')
 PYCODE
+"$PY" tools/check_device_wheels.py --folder "$WHEELS"

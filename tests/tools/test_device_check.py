@@ -43,6 +43,17 @@ def test_steps_are_recorded_whatever_happens_and_the_summary_names_the_bad_ones(
     assert '1/3 steps ok' in line and 'broken error' in line and 'off_target failed' in line
 
 
+def test_a_skipped_step_is_named_but_does_not_fail_the_check(tmp_path):
+    check = device_check.Check(str(tmp_path), dry=True, config='unused', elapsed_before=0)
+    check.run('fine', lambda: dict(figure=1.5), 10)
+    check.skip('timing_amp', 'this CPU has no native bfloat16')
+    with open(tmp_path / 'device_check.json') as f:
+        assert json.load(f)['steps']['timing_amp']['status'] == 'skipped'
+    line, passed = check.summary()
+    assert passed
+    assert '1/2 steps ok' in line and 'skipped timing_amp' in line
+
+
 def test_a_step_past_its_time_limit_is_an_error(tmp_path):
     check = device_check.Check(str(tmp_path), dry=True, config='unused', elapsed_before=0)
 
