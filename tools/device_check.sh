@@ -12,7 +12,7 @@
 #
 # DEVICE_CHECK_DRY=1 runs the same script here, without a GPU, in the project's .venv: its
 # packages stand in for the cp312 wheels (which a Python 3.11 cannot install), while the
-# completeness check, the mmcv compile from the carried source (about 15 min on 2 cores),
+# completeness check, the mmcv compile from the carried source (10 min on 2 cores),
 # models._C with CPU kernels and every step that can run on the CPU, at reduced sizes, run
 # as there.
 set -euo pipefail
