@@ -77,7 +77,7 @@ def surround_frustum(cams=6, bins=88, height=16, width=44, image=(704, 256), fov
 def voxel_pooling_case(device, small):
     grid_shape, voxel = ((100, 100, 8), 0.8) if small else ((200, 200, 16), 0.4)
     coords = surround_frustum()
-    ranks = voxel_pooling_prepare(coords.to(device), (-40.0, -40.0, -1.0), voxel, grid_shape)
+    ranks = voxel_pooling_prepare(coords.to(device), GRID_MIN, voxel, grid_shape)
     gen = torch.Generator().manual_seed(0)
     depth = torch.randn(1, 6, 88, 16, 44, generator=gen).softmax(2).to(device)
     context = torch.randn(1, 6, 16, 44, 64, generator=gen).to(device)

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.geometry import dense_coords
 from core.occ3d import OCC3D_CLASS_NAMES
 
 GROUND_CLASS_NAMES = ('driveable_surface', 'other_flat', 'sidewalk', 'terrain')
@@ -53,8 +54,7 @@ def stage_recall(stages, coarse_shape, targets):
         list of int64 arrays [3, Z_s]: per stage, rows (targets, candidates, kept).
     """
     target = torch.from_numpy(targets).float()[None, None]
-    parents = np.stack(np.meshgrid(*[np.arange(n) for n in coarse_shape], indexing='ij'),
-                       -1).reshape(-1, 3)
+    parents = dense_coords(coarse_shape).numpy()
     stats = []
     for stage in stages:
         factor = stage['scale']
