@@ -48,14 +48,9 @@ model = dict(
     occ_head=dict(
         embed_dims=embed_dims, num_queries=20, num_frames=num_frames,
         num_levels=num_feat_levels, num_heads=2, mixing_out_points=32, ffn_dims=64,
-        # Half of the toy's kept voxels are free (solid buildings: the prior keeps visible
-        # surfaces and the space in front of them), and 12 CPU epochs leave soft masks:
-        # SparseOcc's 0.01 labels almost every kept voxel. Epoch-8 demo checkpoint, 5 val
-        # samples: RayIoU 0.026 / 0.073 / 0.093 / 0.092 at 0.01 / 0.1 / 0.3 / 0.4.
-        free_threshold=0.3, class_names={{_base_.occ_class_names}}))
-# About 24 min on two CPU cores (`make demo`, two processes of one thread): 12 epochs of
-# the 80 training samples (13 took 26 min, which left the whole demo at its 30-minute
-# budget on a fresh machine).
+        class_names={{_base_.occ_class_names}}))
+# `make demo` runs in 30 minutes on two CPU cores, the world's generation included: 6 epochs
+# of the 160 training samples (docs/experiments.md has the timings).
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-2),
@@ -63,8 +58,8 @@ optim_wrapper = dict(
     clip_grad=dict(max_norm=35, norm_type=2))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
-    dict(type='MultiStepLR', milestones=[10], by_epoch=True, gamma=0.2)]
-train_cfg = dict(by_epoch=True, max_epochs=12, val_interval=4)
+    dict(type='MultiStepLR', milestones=[5], by_epoch=True, gamma=0.2)]
+train_cfg = dict(by_epoch=True, max_epochs=6, val_interval=3)
 val_cfg = dict()
 test_cfg = dict()
 

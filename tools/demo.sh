@@ -14,10 +14,24 @@ CONFIG=configs/toy_gdocc.py
 START=$(date +%s)
 elapsed() { echo "$(( ($(date +%s) - START) / 60 )) min $(( ($(date +%s) - START) % 60 )) s"; }
 
-if [ ! -f "$DATA/v1.0-trainval/scene.json" ]; then
+# A world made by another generator version (or with other options) is regenerated, and the
+# outputs trained on it are discarded: they would not describe this world.
+STAMP=$($PY -c "import json; from toy_nuscenes.dataset import Options, stamp; \
+print(json.dumps(stamp(Options(out='$DATA'))))")
+stamp_of() { [ -f "$1" ] && $PY -c "import json, sys; print(json.dumps(json.load(open(sys.argv[1]))))" "$1"; }
+if [ "$(stamp_of "$DATA/toy_world.json")" != "$STAMP" ]; then
+  if [ -e "$DATA" ]; then
+    echo "[demo] $DATA was made by another generator version or options: regenerating"
+  fi
   echo "[demo] generating the toy nuScenes world in $DATA"
-  $PY tools/make_toy_nuscenes.py --out "$DATA"
+  $PY tools/make_toy_nuscenes.py --out "$DATA" --overwrite
 fi
+if [ -d "$OUT" ] && [ "$(stamp_of "$OUT/toy_world.json")" != "$STAMP" ]; then
+  echo "[demo] $OUT holds results of another world: removing it"
+  rm -rf "$OUT"
+fi
+mkdir -p "$OUT"
+cp "$DATA/toy_world.json" "$OUT/toy_world.json"
 if [ ! -f "$DATA/nuscenes_infos_val_sweep.pkl" ]; then
   echo "[demo] writing infos"
   $PY tools/create_data.py --root "$DATA"

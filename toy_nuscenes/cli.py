@@ -12,15 +12,18 @@ def build_parser():
                                             'layout + Occ3D labels).',
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--out', required=True, type=Path, help='output dataset root (DIR)')
-    p.add_argument('--scenes', type=int, default=10, help='number of scenes')
-    p.add_argument('--frames-per-scene', type=int, default=10, help='keyframes (2 Hz) per scene')
-    p.add_argument('--sweeps', type=int, default=2,
+    p.add_argument('--scenes', type=int, default=Options.scenes, help='number of scenes')
+    p.add_argument('--frames-per-scene', type=int, default=Options.frames_per_scene,
+                   help='keyframes (2 Hz) per scene')
+    p.add_argument('--sweeps', type=int, default=Options.sweeps,
                    help='camera sweeps between consecutive keyframes')
-    p.add_argument('--image-size', type=int, nargs=2, default=(800, 450), metavar=('W', 'H'),
+    p.add_argument('--image-size', type=int, nargs=2, default=Options.image_size,
+                   metavar=('W', 'H'),
                    help='camera image width and height in pixels')
-    p.add_argument('--seed', type=int, default=0, help='world seed')
+    p.add_argument('--seed', type=int, default=Options.seed, help='world seed')
     p.add_argument('--val-scenes', type=int, default=None,
-                   help='scenes (taken from the end) listed as val in toy_split.json; default 20%%')
+                   help='scenes (taken from the end) listed as val in toy_split.json; '
+                        'default: a sixth')
     p.add_argument('--overwrite', action='store_true', help='replace a non-empty DIR')
     p.add_argument('--no-progress', action='store_true', help='hide the progress bar')
     return p

@@ -218,10 +218,14 @@ class WorldConfig:
     occ_range_min: Tuple[float, float, float] = (-40.0, -40.0, -1.0)
     occ_voxel_size: float = 0.4
     occ_shape: Tuple[int, int, int] = (200, 200, 16)
-    ground_thickness: float = 0.05   # the ground is a slab [-t, 0]: one voxel layer
+    occ_lidar_sweeps_per_keyframe: int = 4    # accumulated sweeps: 8 Hz (nuScenes LiDAR: 20 Hz)
+    occ_accumulation_margin: float = 3.0   # s of LiDAR accumulated before / after the keyframes
+    occ_closing_radius: int = 1      # voxels; hole closing fills gaps of up to 2 r voxels
+    occ_ground_closing_radius: int = 3   # voxels, the same in the ground layer (2-D)
+    camera_mask_rays: Tuple[int, int] = (400, 225)  # rays per camera (half the 800 x 450 image)
+    # solid_semantics (the reference voxelisation of the true geometry)
     ground_subsamples: int = 4       # per voxel side for the majority ground label
     overlap_epsilon: float = 1e-3    # shapes must overlap a voxel by more than this
-    camera_mask_rays: Tuple[int, int] = (200, 113)  # rays per camera (nuScenes/8)
     annotation_range: float = 50.0
     map_resolution: float = 0.1      # ground raster and maps/*.png, metres/pixel
     map_padding: float = 60.0        # raster margin around all geometry

@@ -9,6 +9,7 @@ Output tree (``DIR``)::
     maps/<token>.png                        driveable-surface mask, 0.1 m/px
     occ3d/<scene-name>/<sample-token>/labels.npz
     toy_split.json                          {"train": [...], "val": [...]}
+    toy_world.json                          generator version and the options used
 
 The tree is written into a hidden sibling directory and renamed into place
 only when complete, so an interrupted or failing run leaves no ``DIR``.
@@ -31,13 +32,19 @@ from . import config
 from .config import WorldConfig
 from .geometry import points_in_obb, quat_yaw, rot_z
 from .occupancy import OccupancyBuilder
-from .render import Renderer, lidar_scan
+from .render import Renderer, cast_lidar, lidar_points
 from .sensors import calibration_record, make_cameras, make_lidar, sensor_world_pose
 from .tables import (Tables, attribute_token, category_token, make_token, sensor_token,
                      visibility_token)
 from .world import build_world
 
 VERSION = 'v1.0-trainval'
+# Bumped whenever the same options would write a different world; `toy_world.json` records it
+# so a consumer (tools/demo.sh) can tell a world made by an older generator from the current.
+# 2: Occ3D's construction of the labels (accumulated LiDAR, hole closing, half-resolution
+#    camera visibility); 48-scene default.
+GENERATOR_VERSION = 2
+STAMP_FILE = 'toy_world.json'
 LIMITS = dict(scenes=(1, 9999), frames_per_scene=(1, 2000), sweeps=(0, 50),
               width=(32, 4096), height=(18, 4096))
 
@@ -46,12 +53,12 @@ LIMITS = dict(scenes=(1, 9999), frames_per_scene=(1, 2000), sweeps=(0, 50),
 class Options:
     """What to generate (the CLI flags of tools/make_toy_nuscenes.py)."""
     out: Path
-    scenes: int = 10
-    frames_per_scene: int = 10
+    scenes: int = 48
+    frames_per_scene: int = 4
     sweeps: int = 2
     image_size: Tuple[int, int] = (800, 450)
     seed: int = 0
-    val_scenes: Optional[int] = None  # default: 20 % of the scenes, at least one if >= 2 scenes
+    val_scenes: Optional[int] = None  # default: a sixth of the scenes, at least one if >= 2
     overwrite: bool = False
     progress: bool = True
 
@@ -59,7 +66,7 @@ class Options:
         """Number of val scenes (int): ``val_scenes``, or the default when it is None."""
         if self.val_scenes is not None:
             return self.val_scenes
-        return max(1, round(0.2 * self.scenes)) if self.scenes >= 2 else 0
+        return max(1, round(self.scenes / 6)) if self.scenes >= 2 else 0
 
 
 def validate(opts):
@@ -120,6 +127,16 @@ def frame_times(cfg, keyframes, sweeps):
                 times.append((k + j / (sweeps + 1)) * dt)
                 kf.append(-1)
     return np.asarray(times), np.asarray(kf)
+
+
+def lidar_sweep_times(cfg, keyframes):
+    """LiDAR sweep times (float [S], s from scene start, sorted): ``cfg.occ_lidar_sweeps_per_
+    keyframe`` evenly spaced sweeps per keyframe interval, the keyframes among them, from
+    ``cfg.occ_accumulation_margin`` before the first keyframe to as long after the last."""
+    n = cfg.occ_lidar_sweeps_per_keyframe
+    dt = cfg.keyframe_interval_us / 1e6
+    margin = int(round(cfg.occ_accumulation_margin / dt * n))
+    return np.arange(-margin, (keyframes - 1) * n + 1 + margin) * (dt / n)
 
 
 def _visible_fraction(ann, views, viewpoint):
@@ -198,6 +215,14 @@ class DatasetWriter:
         (root / 'maps').mkdir(exist_ok=True)
         (root / 'occ3d').mkdir(exist_ok=True)
         self.times, self.kf_index = frame_times(cfg, opts.frames_per_scene, opts.sweeps)
+        # The world is sampled at the camera frames and the LiDAR sweeps (times on a common
+        # microsecond grid, so a keyframe is one time of both).
+        cam_us = np.round(self.times * 1e6).astype(np.int64)
+        lidar_us = np.round(lidar_sweep_times(cfg, opts.frames_per_scene) * 1e6).astype(np.int64)
+        world_us = np.union1d(cam_us, lidar_us)
+        self.world_times = world_us / 1e6
+        self.cam_ti = np.searchsorted(world_us, cam_us)
+        self.lidar_ti = np.searchsorted(world_us, lidar_us)
         self.counts = dict(images=0, keyframes=0, annotations=0)
 
     def token(self, *key):
@@ -216,8 +241,9 @@ class DatasetWriter:
         """Build scene ``si``'s world (seeded by (seed, si)), render every frame
         time in order and add its records; returns the scene name."""
         cfg, opts, tables = self.cfg, self.opts, self.tables
-        world = build_world(cfg, np.random.default_rng([self.seed, si]), self.times)
-        noise_rng = np.random.default_rng([self.seed, si, 1])
+        world = build_world(cfg, np.random.default_rng([self.seed, si]), self.world_times)
+        range_noise_rng = np.random.default_rng([self.seed, si, 1])
+        intensity_rng = np.random.default_rng([self.seed, si, 2])
         name = f'scene-{si + 1:04d}'
         ts0 = cfg.first_timestamp_us + si * cfg.scene_spacing_us
         stamps = ts0 + np.round(self.times * 1e6).astype(np.int64)
@@ -259,7 +285,14 @@ class DatasetWriter:
                                  name=name, description=world.description))
 
         renderer = Renderer(cfg, world)
-        occ_builder = OccupancyBuilder(cfg, world, self.cameras, self.lidar)
+        # Every sweep of the scene is cast first: a keyframe's labels accumulate them all.
+        occ_builder = OccupancyBuilder(cfg, world, self.cameras)
+        sweeps = {}
+        for ti in self.lidar_ti:
+            ego_t, ego_yaw = world.ego_pose(ti)
+            sweeps[ti] = cast_lidar(cfg, world, self.lidar, world.state(ti), ego_t, ego_yaw,
+                                    range_noise_rng)
+            occ_builder.add_sweep(ti, sweeps[ti])
         last_sd = {}        # channel -> its latest sample_data record
         annotations = {}    # object index -> list of per-keyframe records
         next_kf = 0
@@ -272,8 +305,9 @@ class DatasetWriter:
                 next_kf = int(self.kf_index[ti + 1:][self.kf_index[ti + 1:] >= 0][0])
             sample_token = sample_tokens[next_kf]
             stamp = int(stamps[ti])
-            state = world.state(ti)
-            ego_t, ego_yaw = world.ego_pose(ti)
+            wti = int(self.cam_ti[ti])
+            state = world.state(wti)
+            ego_t, ego_yaw = world.ego_pose(wti)
             views = []
             for cam in self.cameras:
                 rgb, wbuf, _ = renderer.render(cam, state, ego_t, ego_yaw)
@@ -289,9 +323,9 @@ class DatasetWriter:
                     R_wc, pos = sensor_world_pose(ego_t, ego_yaw, cam.R_se, cam.t_se)
                     views.append((R_wc.T, pos, cam, wbuf))
             if is_key:
-                self._write_keyframe(world, si, k, ti, name, sample_token, stamp, state, ego_t,
-                                     ego_yaw, views, calib, last_sd, logfile, noise_rng, renderer,
-                                     occ_builder, annotations)
+                self._write_keyframe(world, si, k, wti, name, sample_token, stamp, state, ego_t,
+                                     ego_yaw, views, calib, last_sd, logfile, sweeps[wti],
+                                     intensity_rng, occ_builder, annotations)
             pbar.update(1)
         self._write_instances(si, annotations)
         return name
@@ -312,25 +346,25 @@ class DatasetWriter:
             prev['next'] = token
         last_sd[channel] = rec
 
-    def _write_keyframe(self, world, si, k, ti, scene_name, sample_token, stamp, state,
-                        ego_t, ego_yaw, views, calib, last_sd, logfile, noise_rng, renderer,
+    def _write_keyframe(self, world, si, k, wti, scene_name, sample_token, stamp, state,
+                        ego_t, ego_yaw, views, calib, last_sd, logfile, returns, intensity_rng,
                         occ_builder, annotations):
-        """LiDAR sweep, Occ3D labels and annotation records of keyframe ``k``."""
-        cfg = self.cfg
-        points, _ = lidar_scan(cfg, world, self.lidar, state, ego_t, ego_yaw, noise_rng)
+        """LiDAR sweep, Occ3D labels and annotation records of keyframe ``k`` (world frame
+        index ``wti``; ``returns``: its sweep's ``cast_lidar`` output)."""
+        points = lidar_points(world, state, returns, intensity_rng)
         fname = f'samples/{config.LIDAR_CHANNEL}/{logfile}__{config.LIDAR_CHANNEL}__{stamp}.pcd.bin'
         (self.root / fname).write_bytes(np.ascontiguousarray(points, dtype=np.float32).tobytes())
-        self._add_sample_data(last_sd, config.LIDAR_CHANNEL, si, ti, sample_token,
+        self._add_sample_data(last_sd, config.LIDAR_CHANNEL, si, wti, sample_token,
                               calib[config.LIDAR_CHANNEL], stamp, ego_t, ego_yaw, 'pcd', True, 0, 0,
                               fname)
-        labels = occ_builder.build(state, ego_t, ego_yaw, points)
+        labels = occ_builder.build(wti, ego_t, ego_yaw)
         occ_dir = self.root / 'occ3d' / scene_name / sample_token
         occ_dir.mkdir(parents=True)
         save_npz_deterministic(occ_dir / 'labels.npz', labels)
 
         R_wl, lidar_origin = sensor_world_pose(ego_t, ego_yaw, self.lidar.R_se, self.lidar.t_se)
         pts_w = points[:, :3].astype(np.float64) @ R_wl.T + lidar_origin
-        for ann in world.annotations(ti):
+        for ann in world.annotations(wti):
             w, l, h = ann['size']
             n_pts = int(points_in_obb(pts_w, ann['centre'], ann['yaw'],
                                       (l / 2, w / 2, h / 2)).sum())
@@ -379,6 +413,15 @@ class DatasetWriter:
                                                  last_annotation_token=tokens[-1]))
 
 
+def stamp(opts):
+    """What ``toy_world.json`` holds for a world made with ``opts`` (``Options``): the
+    generator version and every option that shapes the world (dict)."""
+    return dict(generator_version=GENERATOR_VERSION, scenes=opts.scenes,
+                frames_per_scene=opts.frames_per_scene, sweeps=opts.sweeps,
+                image_size=list(opts.image_size), seed=opts.seed,
+                val_scenes=opts.resolved_val_scenes())
+
+
 # --------------------------------------------------------------------------
 # atomic output directory
 # --------------------------------------------------------------------------
@@ -420,6 +463,9 @@ def generate(opts, cfg=None):
         split = {'train': names[:len(names) - n_val], 'val': names[len(names) - n_val:]}
         with open(tmp / 'toy_split.json', 'w') as f:
             json.dump(split, f, indent=1)
+            f.write('\n')
+        with open(tmp / STAMP_FILE, 'w') as f:
+            json.dump(stamp(opts), f, indent=1)
             f.write('\n')
         _check_target(out, opts.overwrite)
         if out.exists():

@@ -548,16 +548,18 @@ class Renderer:
         return rgb, wbuf, idbuf
 
 
-def lidar_scan(cfg, world, lidar, state, ego_t, ego_yaw, rng):
-    """Cast the LiDAR beams at one frame.
+def cast_lidar(cfg, world, lidar, state, ego_t, ego_yaw, rng):
+    """Cast the LiDAR beams at one frame and return its returns.
 
     ``cfg`` ``WorldConfig``, ``world`` ``World``, ``lidar`` ``Lidar``, ``state`` ``WorldState``,
     ego pose ``ego_t`` [3] (global, m) and ``ego_yaw`` (float, rad); ``rng``
-    ``np.random.Generator`` draws the range and intensity noise.
+    ``np.random.Generator`` draws the range noise.
 
-    Returns (points float32 [N, 5] = x, y, z (lidar frame, m), intensity
-    (0-255), ring index (0 = lowest beam); classes int32 [N], the Occ3D class
-    of the surface each point lies on, used for the annotation point counts and checks).
+    Returns a dict for the N returns: ``beam`` int64 [N] (ring, 0 = lowest), ``range`` float64
+    [N] (m, with noise), ``hit`` int64 [N] (part * 6 + face, or ``ID_GROUND``), ``points``
+    float64 [N, 3] (global, m), ``class`` int32 [N] (Occ3D class of the surface hit),
+    ``dirs_lidar`` float64 [N, 3] (unit, lidar frame), ``dirs_global`` float64 [N, 3] and
+    ``origin`` float64 [3] (the sensor, global, m).
     """
     R_wl, origin = sensor_world_pose(ego_t, ego_yaw, lidar.R_se, lidar.t_se)
     dirs_l = lidar.directions()                             # [B, A, 3]
@@ -576,23 +578,31 @@ def lidar_scan(cfg, world, lidar, state, ego_t, ego_yaw, rng):
     hit = (ids != ID_SKY) & (t < lidar.max_range) & (t >= lidar.min_range)
     bi, aj = np.nonzero(hit)
     rng_t = t[bi, aj] + rng.normal(0.0, cfg.lidar_range_noise, size=len(bi))
-    d_l = dirs_l[bi, aj]
-    pts = d_l * rng_t[:, None]
     hid = ids[bi, aj]
+    d_w = dirs_w[bi, aj]
+    pw = origin + d_w * rng_t[:, None]
     cls = np.empty(len(hid), dtype=np.int32)
-    refl = np.empty(len(hid), dtype=np.float64)
+    g = hid == ID_GROUND
+    cls[g] = np.asarray(config.GROUND_CODE_TO_OCC)[world.raster.lookup(pw[g, 0], pw[g, 1])]
+    cls[~g] = world.part_class[hid[~g] // 6]
+    return {'beam': bi, 'range': rng_t, 'hit': hid, 'points': pw, 'class': cls,
+            'dirs_lidar': dirs_l[bi, aj], 'dirs_global': d_w, 'origin': origin}
+
+
+def lidar_points(world, state, returns, rng):
+    """The LIDAR_TOP file contents of one sweep: float32 [N, 5] = x, y, z (lidar frame, m),
+    intensity (0-255, per-class reflectivity x incidence, ``rng`` draws its noise) and ring
+    index, from ``cast_lidar``'s ``returns`` of ``state`` (``WorldState``) in ``world``."""
+    hid, cls, d_w = returns['hit'], returns['class'], returns['dirs_global']
+    refl = np.asarray(config.LIDAR_REFLECTIVITY, dtype=np.float64)[cls]
     cosi = np.empty(len(hid), dtype=np.float64)
     g = hid == ID_GROUND
-    pw = origin + dirs_w[bi, aj] * rng_t[:, None]
-    codes = world.raster.lookup(pw[g, 0], pw[g, 1])
-    cls[g] = np.asarray(config.GROUND_CODE_TO_OCC)[codes]
+    codes = world.raster.lookup(returns['points'][g, 0], returns['points'][g, 1])
     refl[g] = np.where(codes >= config.GROUND_MARK_WHITE, config.LIDAR_MARKING_REFLECTIVITY,
-                       np.asarray(config.LIDAR_REFLECTIVITY)[cls[g]])
-    cosi[g] = np.abs(dirs_w[bi[g], aj[g], 2])
+                       refl[g])
+    cosi[g] = np.abs(d_w[g, 2])
     pp = hid[~g] // 6
     ff = hid[~g] % 6
-    cls[~g] = world.part_class[pp]
-    refl[~g] = np.asarray(config.LIDAR_REFLECTIVITY)[cls[~g]]
     yaw = state.yaw[pp]
     c, s = np.cos(yaw), np.sin(yaw)
     normals = np.zeros((len(pp), 3))
@@ -602,10 +612,10 @@ def lidar_scan(cfg, world, lidar, state, ego_t, ego_yaw, rng):
     normals[ax == 1] = np.stack([-s, c, 0 * c], 1)[ax == 1]
     normals[ax == 2, 2] = 1.0
     normals *= sign[:, None]
-    cosi[~g] = np.abs((normals * dirs_w[bi[~g], aj[~g]]).sum(1))
-    intensity = refl * (0.35 + 0.65 * cosi) + rng.normal(0.0, 2.0, size=len(bi))
-    out = np.empty((len(bi), 5), dtype=np.float32)
-    out[:, :3] = pts
+    cosi[~g] = np.abs((normals * d_w[~g]).sum(1))
+    intensity = refl * (0.35 + 0.65 * cosi) + rng.normal(0.0, 2.0, size=len(hid))
+    out = np.empty((len(hid), 5), dtype=np.float32)
+    out[:, :3] = returns['dirs_lidar'] * returns['range'][:, None]
     out[:, 3] = np.clip(np.round(intensity), 0, 255)
-    out[:, 4] = bi
-    return out, cls
+    out[:, 4] = returns['beam']
+    return out

@@ -472,6 +472,14 @@ class World:
         return WorldState(centre, self.part_half, pose[:, 2] + self.part_yaw,
                           self._present[self.part_obj, ti].copy())
 
+    def object_poses(self, ti):
+        """float64 [O, 3]: every object's pose (x, y global, m; yaw, rad) at frame index ``ti``."""
+        return self._poses[:, ti]
+
+    def object_present(self, ti):
+        """bool [O]: which objects exist at frame index ``ti``."""
+        return self._present[:, ti]
+
     def ego_pose(self, ti):
         """Ego (rear axle) global translation [3] and yaw at frame index ``ti``."""
         return np.array([self.ego.xy[ti, 0], self.ego.xy[ti, 1], 0.0]), float(self.ego.yaw[ti])

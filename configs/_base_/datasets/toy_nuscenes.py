@@ -4,6 +4,11 @@
 _base_ = ['./occ3d_nuscenes.py']
 
 data_root = 'data/toy_nuscenes/'
+# Label counts of the toy train split (`python tools/occupancy_stats.py --data-root
+# data/toy_nuscenes`): the cross-entropy's class weights come from the data trained on.
+occ_class_frequencies = [
+    4913, 7248, 8423, 16819, 257530, 21929, 6548, 28720, 1673, 17918, 84209, 1194219, 380652,
+    778345, 1689684, 1076850, 743402, 96080918]
 num_frames = 2
 # The generator writes 2 camera sweeps between keyframes (3 frames = 0.5 s): the test
 # interval picks the previous keyframe, training draws 2 or 3.
