@@ -95,3 +95,16 @@ def project_to_image(matrices, points, min_depth):
     projected = homogeneous @ np.swapaxes(np.asarray(matrices, np.float64), -1, -2)
     depth = projected[..., 2]
     return projected[..., :2] / np.maximum(depth, min_depth)[..., None], depth
+
+
+def hidden_voxels(occupied):
+    """Occupied voxels no straight path from outside reaches: bool np.ndarray [X, Y, Z], True
+    where ``occupied`` (bool [X, Y, Z]) holds and so do all 6 face neighbours (outside the grid
+    counts as free). A ray traversal moves between face neighbours, so it meets another
+    occupied voxel before any of these."""
+    padded = np.pad(np.asarray(occupied, dtype=bool), 1)
+    hidden = padded[1:-1, 1:-1, 1:-1].copy()
+    for axis in range(3):
+        for shift in (1, -1):
+            hidden &= np.roll(padded, shift, axis)[1:-1, 1:-1, 1:-1]
+    return hidden

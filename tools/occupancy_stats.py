@@ -21,6 +21,7 @@ import numpy as np
 
 from core.atomic_file import write_json_atomic
 from core.errors import DataFileError
+from core.geometry import hidden_voxels
 from core.grid_io import load_npz_grids
 from core.infos import load_info_file
 from core.occ3d import FREE_LABEL, OCC3D_CLASS_NAMES
@@ -28,15 +29,6 @@ from core.occ3d import FREE_LABEL, OCC3D_CLASS_NAMES
 REFERENCE_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 'configs', '_base_', 'datasets', 'occ3d_nuscenes.py')
 NUM_LABELS = len(OCC3D_CLASS_NAMES)
-
-
-def hidden_voxels(occupied):
-    """bool [X, Y, Z]: occupied voxels whose 6 face neighbours are all occupied (outside the
-    grid counts as free), from ``occupied`` bool [X, Y, Z]."""
-    padded = np.pad(occupied, 1)
-    inner = padded[1:-1, 1:-1, 1:-1]
-    return (inner & padded[2:, 1:-1, 1:-1] & padded[:-2, 1:-1, 1:-1] & padded[1:-1, 2:, 1:-1]
-            & padded[1:-1, :-2, 1:-1] & padded[1:-1, 1:-1, 2:] & padded[1:-1, 1:-1, :-2])
 
 
 def split_statistics(data_root, infos, progress=True):

@@ -139,6 +139,24 @@ def lidar_sweep_times(cfg, keyframes):
     return np.arange(-margin, (keyframes - 1) * n + 1 + margin) * (dt / n)
 
 
+def world_times(cfg, opts):
+    """When a scene's world is sampled: the camera frames and the LiDAR sweeps, on a common
+    microsecond grid so that a keyframe is one time of both. Returns the times (float [T], s
+    from the scene start, sorted), and the index into them of every camera frame (int64, in
+    ``frame_times`` order) and of every LiDAR sweep (int64 [S])."""
+    cam_us = np.round(frame_times(cfg, opts.frames_per_scene, opts.sweeps)[0] * 1e6)
+    lidar_us = np.round(lidar_sweep_times(cfg, opts.frames_per_scene) * 1e6)
+    times_us = np.union1d(cam_us.astype(np.int64), lidar_us.astype(np.int64))
+    return (times_us / 1e6, np.searchsorted(times_us, cam_us.astype(np.int64)),
+            np.searchsorted(times_us, lidar_us.astype(np.int64)))
+
+
+def scene_world(cfg, opts, si):
+    """The ``World`` of scene ``si`` (0-based) of a dataset made with ``opts`` (``Options``)
+    and ``cfg`` (``WorldConfig``), sampled at ``world_times``."""
+    return build_world(cfg, np.random.default_rng([int(opts.seed), si]), world_times(cfg, opts)[0])
+
+
 def _visible_fraction(ann, views, viewpoint):
     """Fraction (float) of sample points on the box faces turned towards ``viewpoint``
     that some camera sees unoccluded (its depth buffer is not in front of them).
@@ -215,14 +233,7 @@ class DatasetWriter:
         (root / 'maps').mkdir(exist_ok=True)
         (root / 'occ3d').mkdir(exist_ok=True)
         self.times, self.kf_index = frame_times(cfg, opts.frames_per_scene, opts.sweeps)
-        # The world is sampled at the camera frames and the LiDAR sweeps (times on a common
-        # microsecond grid, so a keyframe is one time of both).
-        cam_us = np.round(self.times * 1e6).astype(np.int64)
-        lidar_us = np.round(lidar_sweep_times(cfg, opts.frames_per_scene) * 1e6).astype(np.int64)
-        world_us = np.union1d(cam_us, lidar_us)
-        self.world_times = world_us / 1e6
-        self.cam_ti = np.searchsorted(world_us, cam_us)
-        self.lidar_ti = np.searchsorted(world_us, lidar_us)
+        self.world_times, self.cam_ti, self.lidar_ti = world_times(cfg, opts)
         self.counts = dict(images=0, keyframes=0, annotations=0)
 
     def token(self, *key):
@@ -241,7 +252,7 @@ class DatasetWriter:
         """Build scene ``si``'s world (seeded by (seed, si)), render every frame
         time in order and add its records; returns the scene name."""
         cfg, opts, tables = self.cfg, self.opts, self.tables
-        world = build_world(cfg, np.random.default_rng([self.seed, si]), self.world_times)
+        world = scene_world(cfg, opts, si)
         range_noise_rng = np.random.default_rng([self.seed, si, 1])
         intensity_rng = np.random.default_rng([self.seed, si, 2])
         name = f'scene-{si + 1:04d}'

@@ -3,7 +3,7 @@ tensors and arrays alike."""
 import numpy as np
 import torch
 
-from core.geometry import dense_coords, project_to_image, voxel_centres, voxel_of
+from core.geometry import dense_coords, hidden_voxels, project_to_image, voxel_centres, voxel_of
 from core.occ3d import GRID_MIN, GRID_SHAPE, VOXEL_SIZE
 
 
@@ -68,3 +68,14 @@ def test_projection_broadcasts_views_and_tensors_match_arrays():
     assert tensor_pixels.dtype == torch.float32
     np.testing.assert_allclose(tensor_pixels.numpy(), pixels, rtol=1e-5, atol=1e-3)
     np.testing.assert_allclose(tensor_depth.numpy(), depth, rtol=1e-5, atol=1e-5)
+
+
+def test_hidden_voxels_are_those_enclosed_on_all_six_faces():
+    occupied = np.zeros((6, 6, 6), dtype=bool)
+    occupied[1:4, 1:4, 1:4] = True          # a 3-voxel cube: only its centre is enclosed
+    occupied[5, 0:3, 0:3] = True            # a slab on the grid's edge: outside counts as free
+    expected = np.zeros_like(occupied)
+    expected[2, 2, 2] = True
+    assert np.array_equal(hidden_voxels(occupied), expected)
+    occupied[2, 2, 3] = False               # a neighbour removed: the centre is exposed
+    assert not hidden_voxels(occupied).any()

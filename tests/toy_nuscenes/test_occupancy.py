@@ -9,13 +9,14 @@ import math
 import numpy as np
 import pytest
 
+from core.geometry import hidden_voxels
 from evaluation.ray_metrics import main_rayiou
 from toy_nuscenes import config
-from toy_nuscenes.dataset import frame_times, lidar_sweep_times
+from toy_nuscenes.dataset import Options, frame_times, scene_world, world_times
 from toy_nuscenes.occupancy import OccupancyBuilder, solid_semantics
 from toy_nuscenes.render import cast_lidar
 from toy_nuscenes.sensors import make_cameras, make_lidar
-from toy_nuscenes.world import VEHICLE_KINDS, build_world
+from toy_nuscenes.world import VEHICLE_KINDS
 
 FREE = config.FREE
 GROUND_CLASSES = np.unique(config.GROUND_CODE_TO_OCC)
@@ -28,18 +29,15 @@ class Scene:
 
     def __init__(self, cfg, seed=3):
         self.cfg = cfg
-        cam_times, kf = frame_times(cfg, KEYFRAMES, 1)
-        cam_us = np.round(cam_times * 1e6).astype(np.int64)
-        lidar_us = np.round(lidar_sweep_times(cfg, KEYFRAMES) * 1e6).astype(np.int64)
-        world_us = np.union1d(cam_us, lidar_us)
-        self.world = build_world(cfg, np.random.default_rng([seed, 0]), world_us / 1e6)
-        self.keyframes = np.searchsorted(world_us, cam_us[kf >= 0])
-        self.lidar_frames = np.searchsorted(world_us, lidar_us)
+        opts = Options(out=None, frames_per_scene=KEYFRAMES, sweeps=1, seed=seed)
+        self.world = scene_world(cfg, opts, 0)
+        _, cam_frames, lidar_frames = world_times(cfg, opts)
+        self.keyframes = cam_frames[frame_times(cfg, KEYFRAMES, 1)[1] >= 0]
         self.lidar = make_lidar(cfg)
         rng = np.random.default_rng(0)
         self.sweeps = [(ti, cast_lidar(cfg, self.world, self.lidar, self.world.state(ti),
                                        *self.world.ego_pose(ti), rng))
-                       for ti in self.lidar_frames]
+                       for ti in lidar_frames]
 
     def builder(self, **changes):
         """An ``OccupancyBuilder`` of this scene's sweeps, with ``changes`` to the config."""
@@ -213,15 +211,6 @@ def _ray_origins(scene):
     return np.asarray(out)
 
 
-def _hidden(occupied):
-    padded = np.pad(occupied, 1)
-    out = padded[1:-1, 1:-1, 1:-1].copy()
-    for axis in range(3):
-        for shift in (1, -1):
-            out &= np.roll(padded, shift, axis)[1:-1, 1:-1, 1:-1]
-    return out
-
-
 def test_the_construction_keeps_what_the_lidar_can_see(scene, labels):
     """Carving only the hidden interiors of the solid ground truth leaves RayIoU against it at
     exactly 1 (no ray reaches them); the LiDAR-built labels, which drop all the scene's LiDAR
@@ -232,7 +221,7 @@ def test_the_construction_keeps_what_the_lidar_can_see(scene, labels):
     origins = _ray_origins(scene)
     ijk, inside = _voxels(origins, scene.cfg)
     assert inside.all() and np.all(solid[tuple(ijk.T)] == FREE)   # no origin inside an object
-    hidden = _hidden(solid != FREE)
+    hidden = hidden_voxels(solid != FREE)
     assert hidden.sum() > 10000
     carved = np.where(hidden, FREE, solid).astype(np.uint8)
     assert main_rayiou([carved], [solid], [origins], verbose=False)['RayIoU'] == 1.0
