@@ -406,11 +406,10 @@ def test_rendering_matches_independent_ray_casting(nusc, tiny):
     ray caster."""
     from toy_nuscenes.render import ID_GROUND, Renderer
     from toy_nuscenes.sensors import Camera
-    from toy_nuscenes.world import build_world
-
     cfg = config.WorldConfig()
-    times, _ = gen.frame_times(cfg, 3, 1)
-    world = build_world(cfg, np.random.default_rng([0, 0]), times)
+    opts = gen.Options(out=None, frames_per_scene=3, sweeps=1)
+    world = gen.scene_world(cfg, opts, 0)
+    keyframe_0 = gen.world_times(cfg, opts)[1][0]
     sample = nusc.get('sample', nusc.scene[0]['first_sample_token'])
     sd = nusc.get('sample_data', sample['data']['CAM_FRONT'])
     cs = nusc.get('calibrated_sensor', sd['calibrated_sensor_token'])
@@ -419,7 +418,7 @@ def test_rendering_matches_independent_ray_casting(nusc, tiny):
     ego_yaw = float(np.arctan2(R_ge[1, 0], R_ge[0, 0]))
     K = np.asarray(cs['camera_intrinsic'])
     cam = Camera('CAM_FRONT', sd['width'], sd['height'], K, R_se, t_se)
-    state = world.state(0)
+    state = world.state(keyframe_0)
     rgb, wbuf, ids = Renderer(cfg, world).render(cam, state, ego_t, ego_yaw)
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format='JPEG', quality=cfg.jpeg_quality)

@@ -88,20 +88,21 @@ def _render_depths(toy_root, infos, toy_options):
     from toy_nuscenes import dataset as gen
     from toy_nuscenes.render import Renderer
     from toy_nuscenes.sensors import Camera
-    from toy_nuscenes.world import build_world
 
     cfg = C.WorldConfig()
-    times, kf_index = gen.frame_times(cfg, toy_options['frames_per_scene'], toy_options['sweeps'])
+    opts = gen.Options(out=None, frames_per_scene=toy_options['frames_per_scene'],
+                       sweeps=toy_options['sweeps'])
+    _, kf_index = gen.frame_times(cfg, opts.frames_per_scene, opts.sweeps)
+    _, cam_frames, _ = gen.world_times(cfg, opts)
     depths = {}
     worlds = {}
     for info in infos:
         si = int(info['scene_name'].split('-')[1]) - 1
         if si not in worlds:
-            world = build_world(cfg, np.random.default_rng([0, si]), times)
+            world = gen.scene_world(cfg, opts, si)
             worlds[si] = (world, Renderer(cfg, world))
         world, renderer = worlds[si]
-        ti = int(np.flatnonzero(kf_index == info['frame_idx'])[0])
-        state = world.state(ti)
+        state = world.state(cam_frames[kf_index == info['frame_idx']][0])
         for name, cam in info['cams'].items():
             e2g = cam['ego2global']
             ego_yaw = float(np.arctan2(e2g[1, 0], e2g[0, 0]))
