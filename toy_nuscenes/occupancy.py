@@ -1,7 +1,8 @@
 """Occ3D-style ground truth, built the way Occ3D builds it (Tian et al., "Occ3D", 2023, Sec. 3).
 
 1. **Accumulation.** Every LiDAR sweep of the scene (``cfg.occ_lidar_sweeps_per_keyframe`` per
-   keyframe interval: nuScenes' LiDAR runs at 20 Hz) is kept: returns on static geometry
+   keyframe interval, from ``cfg.occ_accumulation_margin`` before the first keyframe to as long
+   after the last: Occ3D accumulates a whole 20 s scene) is kept: returns on static geometry
    (ground, sidewalks, buildings, vegetation, poles) in the global frame, returns on annotated
    objects in their own box frame, so a moving car is gathered along its track and leaves no
    smear. Each return keeps its ray's origin, carried through the same transforms.
@@ -15,10 +16,12 @@
    occupied or next to an occupied one, i.e. a gap of up to 2 r voxels between returns closes.
    It takes the majority class of its occupied neighbours within r. Closing never thickens a
    flat surface nor fills a space wider than 2 r, so interiors stay free; every occupied voxel
-   lies within r of a voxel with returns.
+   lies within r of a voxel with returns. The ground, a plane in the layer holding z = 0, is
+   closed once more in 2-D with ``cfg.occ_ground_closing_radius``: far from the sensor the
+   rings of its beams lie metres apart.
 4. **Visibility.** ``mask_lidar``: every voxel a ray of the accumulated returns traverses, from
    its sensor origin to its return (one ray per sweep and return voxel), including the return's
-   voxel. ``mask_camera``: every voxel the keyframe's per-pixel camera rays
+   voxel. ``mask_camera``: every voxel the keyframe's camera rays
    (``cfg.camera_mask_rays`` per camera) traverse up to and including the first occupied one.
 
 Grid: ``cfg.occ_shape`` = (200, 200, 16) voxels of ``cfg.occ_voxel_size`` = 0.4 m; voxel
@@ -27,7 +30,7 @@ Grid: ``cfg.occ_shape`` = (200, 200, 16) voxels of ``cfg.occ_voxel_size`` = 0.4 
 (-40 + 0.4 (i + 0.5), -40 + 0.4 (j + 0.5), -1 + 0.4 (k + 0.5)).
 
 ``solid_semantics`` voxelises the true solid geometry instead (every box filled): the
-reference the tests and ``toy_world_stats`` compare the LiDAR-built labels against.
+reference the tests and ``tools/toy_label_check.py`` compare the LiDAR-built labels against.
 """
 import math
 
