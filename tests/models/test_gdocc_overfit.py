@@ -15,7 +15,7 @@ from evaluation.ray_metrics import main_rayiou
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FREE = 17
-STEPS = 60
+STEPS = 120
 
 
 def _overfit_config(data_root):
@@ -72,8 +72,8 @@ def test_overfitting_one_sample_learns_a_non_trivial_grid(toy_root):
     learned = main_rayiou([pred], [gt], [origins], verbose=False)['RayIoU']
     all_free = main_rayiou([np.full_like(gt, FREE)], [gt], [origins], verbose=False)['RayIoU']
     assert all_free == 0.0
-    # Measured after 60 steps (2026-12-01): 0.175 / 0.208 / 0.187 for seeds 0 / 1 / 2,
-    # 0.124 / 0.195 under ATEN_CPU_CAPABILITY=default / avx2 and 0.192 on 2 threads (seed 0;
-    # an all-free grid scores 0). Float rounding moves the figure by up to 0.08, so the
-    # bound sits at half the lowest measurement.
-    assert learned > 0.06, learned
+    # Measured on the LiDAR-built toy labels (2026-12-04, free_threshold 0.1 of the toy config):
+    # 0.323 / 0.409 / 0.352 for seeds 0 / 1 / 2 after 120 steps (60 steps left 0.058 / 0.101 / 0.100 for
+    # seeds 0 / 1 / 2: surfaces only, the grid is harder to fit than the old solid boxes). An
+    # all-free grid scores 0; the bound sits at half the lowest measurement.
+    assert learned > 0.15, learned
