@@ -110,6 +110,11 @@ def _build_locals(exc):
     return found
 
 
+def _as_dict(cfg):
+    """A config as nested dicts and lists (an ``mmengine.Config`` is not a dict)."""
+    return cfg.to_dict() if hasattr(cfg, 'to_dict') else cfg
+
+
 def _paths_of_key(node, key, prefix=''):
     """Dotted paths of the dicts of a config tree that hold ``key``, each with the dict."""
     if isinstance(node, dict):
@@ -143,7 +148,7 @@ def unexpected_argument_message(exc, cfg):
         kind = item[1].get('type')
         return kind is cls or (isinstance(kind, str) and kind.split('.')[-1] == name)
 
-    paths = [path for path, _ in filter(given_to_cls, _paths_of_key(cfg, key))]
+    paths = [path for path, _ in filter(given_to_cls, _paths_of_key(_as_dict(cfg), key))]
     close = difflib.get_close_matches(key, accepted_arguments(cls), n=1,
                                       cutoff=ARGUMENT_CUTOFF)
     hint = f' (did you mean {close[0]!r}?)' if close else ''
@@ -157,14 +162,15 @@ def unregistered_type_message(exc, cfg):
     and the closest registered name. None for any other error."""
     found = _build_locals(exc) if isinstance(exc, KeyError) and 'registry' in str(exc) else {}
     registry, kind = found.get('registry'), found.get('obj_type')
-    if registry is None or not isinstance(kind, str) or 'obj_cls' in found:
-        return None
+    if registry is None or not isinstance(kind, str) or found.get('obj_cls') is not None:
+        return None  # (the lookup of ``kind`` did not fail: obj_cls is None when it did)
     names = set()
     scope = registry
     while scope is not None:  # the registry, then the registries it falls back on
         names.update(scope.module_dict)
         scope = scope.parent
-    paths = [path for path, node in _paths_of_key(cfg, 'type') if node['type'] == kind]
+    paths = [path for path, node in _paths_of_key(_as_dict(cfg), 'type')
+             if node['type'] == kind]
     close = difflib.get_close_matches(kind.split('.')[-1], names, n=1,
                                       cutoff=ARGUMENT_CUTOFF)
     hint = f' (did you mean {close[0]!r}?)' if close else ''

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -52,8 +53,9 @@ def _cfg_options(world):
 
 
 def run_once(kind, index, args, world, weights):
-    """One torchrun job; returns (exit code, seconds). torchrun's own exit code is 1 when a
-    worker failed, so the worker's (e.g. -6 for SIGABRT) is read from its output."""
+    """One torchrun job; returns (exit code or 'timeout', seconds, the signal that killed a
+    worker or None, the names it left in its working directory). torchrun exits with 1
+    when a worker failed, so a worker's signal (SIGABRT...) is read from its output."""
     run_dir = os.path.join(args.work_dir, f'{kind}_{index}')
     shutil.rmtree(run_dir, ignore_errors=True)
     os.makedirs(run_dir)
@@ -69,19 +71,23 @@ def run_once(kind, index, args, world, weights):
                     '--out', os.path.join(run_dir, 'metrics.json')]
     start = time.perf_counter()
     # cwd = the run's folder: anything a run leaves in its working directory stays there.
-    proc = subprocess.run([*command, *_cfg_options(world)], cwd=run_dir, env=_env(),
-                          capture_output=True, text=True, timeout=args.timeout)
+    try:
+        proc = subprocess.run([*command, *_cfg_options(world)], cwd=run_dir, env=_env(),
+                              capture_output=True, text=True, timeout=args.timeout)
+        code, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
+    except subprocess.TimeoutExpired as exc:
+        code, stdout, stderr = 'timeout', str(exc.stdout), str(exc.stderr)
     seconds = time.perf_counter() - start
     leftovers = sorted(set(os.listdir(run_dir)) - {'work', 'preds', 'metrics.json'})
-    if proc.returncode or leftovers:
+    if code or leftovers:
         failures = os.path.join(args.work_dir, 'failures')
         os.makedirs(failures, exist_ok=True)
         with open(os.path.join(failures, f'{kind}_{index}.log'), 'w') as f:
-            f.write(f'exit code {proc.returncode}; left in cwd: {leftovers}\n'
-                    f'--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}')
-    if proc.returncode == 0:
-        shutil.rmtree(run_dir) if kind == 'val' or index else None
-    return proc.returncode, seconds, _worker_signal(proc.stderr), leftovers
+            f.write(f'exit code {code}; left in cwd: {leftovers}\n'
+                    f'--- stdout\n{stdout}\n--- stderr\n{stderr}')
+    elif (kind, index) != ('train', 0):  # the first training's checkpoint is evaluated
+        shutil.rmtree(run_dir)
+    return code, seconds, _worker_signal(stderr), leftovers
 
 
 def _worker_signal(stderr):
@@ -111,24 +117,27 @@ def main(argv=None):
     weights = os.path.join(args.work_dir, 'train_0', 'work', 'epoch_1.pth')
     report = {}
     for kind, runs in (('train', args.train_runs), ('val', args.val_runs)):
-        codes, times = [], []
+        codes, times, dirty = [], [], 0
         for index in range(runs):
             code, seconds, sig, leftovers = run_once(kind, index, args, world, weights)
             codes.append(code)
             times.append(seconds)
+            dirty += bool(leftovers)
             print(f'{kind} {index + 1}/{runs}: exit {code}' + (f' ({sig})' if sig else '')
                   + (f', left {leftovers} in its cwd' if leftovers else '')
                   + f', {seconds:.0f} s', flush=True)
-            if kind == 'train' and index == 0 and code:
+            if (kind, index) == ('train', 0) and code:
                 sys.exit('stress_distributed: the first training failed, nothing to evaluate')
-        report[kind] = dict(runs=runs, exit_0=codes.count(0), exit_codes=codes,
-                            median_s=sorted(times)[len(times) // 2] if times else None)
+        report[kind] = dict(runs=runs, exit_0=codes.count(0), left_files=dirty,
+                            exit_codes=codes, median_s=statistics.median(times))
     for kind, counts in report.items():
-        print(f'{kind}: {counts["exit_0"]}/{counts["runs"]} runs exit 0')
+        print(f'{kind}: {counts["exit_0"]}/{counts["runs"]} runs exit 0, '
+              f'{counts["left_files"]} left files in their working directory, '
+              f'median {counts["median_s"]:.0f} s per run')
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(report, nproc=args.nproc), f, indent=1)
-    failed = any(c['exit_0'] != c['runs'] for c in report.values())
+    failed = any(c['exit_0'] != c['runs'] or c['left_files'] for c in report.values())
     sys.exit(1 if failed else 0)
 
 
