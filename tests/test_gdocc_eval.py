@@ -92,13 +92,13 @@ def test_bad_input_ends_with_one_line(small_gdocc_config, gdocc_weights, toy_roo
         "error: model.decoder.topk_tset: SparseVoxelDecoder takes no argument 'topk_tset' "
         "(did you mean 'topk_test'?) (--debug shows the traceback)")
 
-    # A corrupt label archive in a copy of the world's val split.
+    # A truncated label archive in a copy of the world's val split.
     world = tmp_path / 'world'
     shutil.copytree(toy_root, world)
     with open(world / 'nuscenes_infos_val_sweep.pkl', 'rb') as f:
         info = pickle.load(f)['data_list'][1]
     labels = world / info['occ_path']
-    labels.write_bytes(b'not an npz')
+    labels.write_bytes(labels.read_bytes()[:100])
     expected = (f"{labels}: occupancy labels: unreadable npz (File is not a zip file) "
                 f"[sample {info['token']} (index 1 of test_dataloader)] (--debug shows the "
                 f"traceback)")
