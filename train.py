@@ -15,24 +15,22 @@ import argparse
 import os
 import sys
 
-from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 import engine  # noqa: F401 -- registers the runtime's hooks, loop and sampler
 from engine.config import amp_fallback, apply_total_batch_size, configure_training
-from engine.hooks import LAST_CHECKPOINT_FILE, NonFiniteLossError, TrainingInterrupted
-from engine.runtime import fail, prepare_config, require_checkpoint, require_data_roots
+from engine.hooks import (LAST_CHECKPOINT_FILE, CheckpointWriteError, NonFiniteLossError,
+                          TrainingInterrupted)
+from engine.runtime import (add_common_arguments, fail, one_line_errors, prepare_config,
+                            require_checkpoint, require_data_roots)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a GD-OCC model')
     parser.add_argument('--config', required=True, help='config file')
-    parser.add_argument('--work-dir', help='where logs and checkpoints go '
-                        '(default: work_dirs/<config name>)')
     parser.add_argument('--resume', nargs='?', const='auto', default=None, metavar='CKPT',
                         help='resume from CKPT, or from the last checkpoint of the work dir')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
-                        help='override config entries, e.g. train_cfg.max_epochs=2')
+    add_common_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -65,11 +63,12 @@ def main(argv=None):
     require_data_roots(cfg, ('train_dataloader', 'val_dataloader'))
     configure_training(amp_fallback(cfg))
     try:
-        Runner.from_cfg(cfg).train()
+        with one_line_errors(cfg, args.debug):
+            Runner.from_cfg(cfg).train()
     except TrainingInterrupted as exc:
         sys.stderr.write(f'{exc}\n')
         sys.exit(exc.exit_code)
-    except NonFiniteLossError as exc:
+    except (NonFiniteLossError, CheckpointWriteError) as exc:
         fail(str(exc))
 
 

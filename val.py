@@ -12,12 +12,12 @@ The metrics are summed from per-sample statistics, so 1 and N processes agree ex
 """
 import argparse
 
-from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 import engine  # noqa: F401 -- registers SavePredictionHook, ProgressBarHook
-from engine.runtime import fail, prepare_config, require_checkpoint, require_data_roots
+from engine.runtime import (add_common_arguments, fail, one_line_errors, prepare_config,
+                            require_checkpoint, require_data_roots)
 from engine.weights import WeightsMismatchError, load_weights
 
 
@@ -31,9 +31,7 @@ def parse_args(argv=None):
     parser.add_argument('--save-pred', metavar='DIR',
                         help='also write each prediction to DIR/<sample_token>.npz (key pred)')
     parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
-    parser.add_argument('--work-dir', help='where logs go (default: work_dirs/<config name>)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
-                        help='override config entries')
+    add_common_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -65,12 +63,13 @@ def main(argv=None):
         fail(f'{args.config} defines no test_dataloader / test_evaluator')
     require_data_roots(cfg, ('test_dataloader',))
     configure_evaluation(cfg, args.out, args.save_pred, not args.no_progress)
-    runner = Runner.from_cfg(cfg)
-    try:
-        load_weights(runner.model, args.weights, strict=not args.non_strict)
-    except WeightsMismatchError as exc:
-        fail(str(exc))
-    metrics = runner.test()
+    with one_line_errors(cfg, args.debug):
+        runner = Runner.from_cfg(cfg)
+        try:
+            load_weights(runner.model, args.weights, strict=not args.non_strict)
+        except WeightsMismatchError as exc:
+            fail(str(exc))
+        metrics = runner.test()
     if is_main_process():
         print(' '.join(f'{key}={value:.4f}' for key, value in metrics.items()
                        if isinstance(value, float)))

@@ -4,6 +4,7 @@ import difflib
 import glob
 import inspect
 import os
+import re
 import warnings
 import zipfile
 
@@ -71,6 +72,110 @@ def check_config_keys(cfg):
     if typos:
         raise ValueError(f'unknown config key{"s" if len(typos) > 1 else ""} '
                          f'{", ".join(typos)}')
+
+
+# Python's message for a keyword argument a callable does not take.
+UNEXPECTED_ARGUMENT = re.compile(r"got an unexpected keyword argument '(\w+)'")
+# Similarity above which the accepted argument closest to a wrong one is suggested.
+ARGUMENT_CUTOFF = 0.6
+
+
+def accepted_arguments(cls):
+    """The keyword arguments ``cls(...)`` accepts: its ``__init__``'s, and, while a class
+    passes ``**kwargs`` on, those of the classes it inherits from (list of str)."""
+    names = []
+    for klass in inspect.getmro(cls) if inspect.isclass(cls) else (cls,):
+        init = klass.__init__ if inspect.isclass(klass) else klass
+        if init is object.__init__:
+            break
+        try:
+            params = inspect.signature(init).parameters.values()
+        except (TypeError, ValueError):  # builtins without a signature
+            break
+        names += [p.name for p in params if p.name != 'self' and p.kind in (
+            p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            break
+    return list(dict.fromkeys(names))
+
+
+def _build_locals(exc):
+    """The local variables of the innermost call of mmengine's ``build_from_cfg`` in the
+    traceback of ``exc`` (it names the registry and the class being built), or {}."""
+    found, tb = {}, exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == 'build_from_cfg':
+            found = tb.tb_frame.f_locals
+        tb = tb.tb_next
+    return found
+
+
+def _as_dict(cfg):
+    """A config as nested dicts and lists (an ``mmengine.Config`` is not a dict)."""
+    return cfg.to_dict() if hasattr(cfg, 'to_dict') else cfg
+
+
+def _paths_of_key(node, key, prefix=''):
+    """Dotted paths of the dicts of a config tree that hold ``key``, each with the dict."""
+    if isinstance(node, dict):
+        if key in node:
+            yield f'{prefix}{key}', node
+        for name, value in node.items():
+            yield from _paths_of_key(value, key, f'{prefix}{name}.')
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _paths_of_key(value, key, f'{prefix}{i}.')
+
+
+def unexpected_argument_message(exc, cfg):
+    """One line for a ``TypeError`` raised while mmengine built a module of ``cfg`` from a
+    dict with a key its class does not take (a misspelt nested key such as
+    ``model.decoder.topk_tset``): the key's place in the config, the class and the closest
+    argument it does take. None for any other error.
+
+    Args:
+        exc (BaseException): the error.
+        cfg (dict): the config being run.
+    """
+    match = UNEXPECTED_ARGUMENT.search(str(exc)) if isinstance(exc, TypeError) else None
+    cls = _build_locals(exc).get('obj_cls') if match else None
+    if cls is None:
+        return None
+    key = match.group(1)
+    name = getattr(cls, '__name__', repr(cls))
+
+    def given_to_cls(item):
+        kind = item[1].get('type')
+        return kind is cls or (isinstance(kind, str) and kind.split('.')[-1] == name)
+
+    paths = [path for path, _ in filter(given_to_cls, _paths_of_key(_as_dict(cfg), key))]
+    close = difflib.get_close_matches(key, accepted_arguments(cls), n=1,
+                                      cutoff=ARGUMENT_CUTOFF)
+    hint = f' (did you mean {close[0]!r}?)' if close else ''
+    where = f'{paths[0]}: ' if paths else ''
+    return f'{where}{name} takes no argument {key!r}{hint}'
+
+
+def unregistered_type_message(exc, cfg):
+    """One line for the ``KeyError`` mmengine raises when a config's ``type`` names no
+    registered module (``type='SparseVoxelDecodr'``): its place in the config, the registry
+    and the closest registered name. None for any other error."""
+    found = _build_locals(exc) if isinstance(exc, KeyError) and 'registry' in str(exc) else {}
+    registry, kind = found.get('registry'), found.get('obj_type')
+    if registry is None or not isinstance(kind, str) or found.get('obj_cls') is not None:
+        return None  # (the lookup of ``kind`` did not fail: obj_cls is None when it did)
+    names = set()
+    scope = registry
+    while scope is not None:  # the registry, then the registries it falls back on
+        names.update(scope.module_dict)
+        scope = scope.parent
+    paths = [path for path, node in _paths_of_key(_as_dict(cfg), 'type')
+             if node['type'] == kind]
+    close = difflib.get_close_matches(kind.split('.')[-1], names, n=1,
+                                      cutoff=ARGUMENT_CUTOFF)
+    hint = f' (did you mean {close[0]!r}?)' if close else ''
+    where = f'{paths[0]}: ' if paths else ''
+    return f'{where}{kind!r} is not a registered {registry.name} module{hint}'
 
 
 def apply_total_batch_size(cfg, world_size):

@@ -1,6 +1,7 @@
 """Hooks of the training and evaluation runtime: atomic checkpoints, checkpoint on
 interruption, non-finite loss guard, saved predictions, evaluation progress bar."""
 import os
+import re
 import signal
 
 import numpy as np
@@ -30,6 +31,15 @@ class NonFiniteLossError(Exception):
     """A training step produced a NaN / infinite loss (``nonfinite_loss='stop'``)."""
 
 
+class CheckpointWriteError(Exception):
+    """A checkpoint could not be written (full disk, no permission...); the message says
+    which, and which earlier checkpoint is intact."""
+
+
+# The temporary name ``core.atomic_file.atomic_path`` writes a checkpoint under.
+TEMPORARY_CHECKPOINT = re.compile(r'\.pth\.tmp-(\d+)$')
+
+
 def save_checkpoint_atomic(runner, path, **kwargs):
     """``runner.save_checkpoint`` to ``path`` through a temporary file + rename, then points
     ``<work_dir>/last_checkpoint`` at it the same way, so a kill at any moment leaves the
@@ -38,14 +48,47 @@ def save_checkpoint_atomic(runner, path, **kwargs):
     Args:
         path (str): the checkpoint file (local file system).
         **kwargs: ``runner.save_checkpoint`` options (``meta``, ``by_epoch``, ...).
+
+    Raises:
+        CheckpointWriteError: the file system refused the write (e.g. no space left); the
+            temporary file is removed, the previous checkpoint and pointer are untouched.
     """
     if not is_main_process():
         return
-    with atomic_path(path) as tmp:
-        runner.save_checkpoint(os.path.dirname(tmp), os.path.basename(tmp), **kwargs)
-    with atomic_path(os.path.join(runner.work_dir, LAST_CHECKPOINT_FILE)) as tmp:
-        with open(tmp, 'w') as f:
-            f.write(path)
+    pointer = os.path.join(runner.work_dir, LAST_CHECKPOINT_FILE)
+    try:
+        with atomic_path(path) as tmp:
+            runner.save_checkpoint(os.path.dirname(tmp), os.path.basename(tmp), **kwargs)
+        with atomic_path(pointer) as tmp:
+            with open(tmp, 'w') as f:
+                f.write(path)
+    except OSError as exc:
+        previous = None
+        if os.path.isfile(pointer):
+            with open(pointer) as f:
+                previous = f.read().strip()
+        kept = f'{previous} is intact' if previous else 'no earlier checkpoint exists'
+        raise CheckpointWriteError(f'cannot write checkpoint {path}: '
+                                   f'{exc.strerror or exc}; {kept}') from exc
+
+
+def remove_stale_temporaries(directory):
+    """Removes the temporary checkpoint files (``*.pth.tmp-<pid>``) in ``directory`` whose
+    writer process no longer runs: what a process killed while saving leaves behind."""
+    for name in os.listdir(directory) if os.path.isdir(directory) else ():
+        match = TEMPORARY_CHECKPOINT.search(name)
+        if match and not _process_alive(int(match.group(1))):
+            os.remove(os.path.join(directory, name))
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 @HOOKS.register_module()
@@ -54,8 +97,14 @@ class AtomicCheckpointHook(CheckpointHook):
     checkpoints and ``last_checkpoint`` pointer are written atomically, and which removes the
     checkpoints beyond ``max_keep_ckpts`` only after the new one is in place (mmengine writes
     in place and removes first, so a kill while saving can leave a truncated newest
-    checkpoint, which ``--resume`` would pick). Local file systems only.
+    checkpoint, which ``--resume`` would pick). Local file systems only. Before training it
+    removes the temporary files of writers killed while saving.
     """
+
+    def before_train(self, runner):
+        super().before_train(runner)
+        if is_main_process():
+            remove_stale_temporaries(self.out_dir)
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         self.last_ckpt = os.path.join(self.out_dir, self.filename_tmpl.format(step))

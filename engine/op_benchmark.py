@@ -16,6 +16,7 @@ queries. Each case is ``(info, forward, forward_backward)``: a description and c
 forward output; the leaf gradients after forward + backward; ``forward_backward`` is None
 for ops without a backward).
 """
+import dataclasses
 import math
 import statistics
 import time
@@ -34,17 +35,42 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def median_seconds(fn, device, repeat):
-    """Median wall time of ``fn()`` over ``repeat`` runs, after one warm-up run."""
-    fn()
+# Untimed calls before the timed ones: the first call pays for allocations, lazy
+# initialisation and cold caches, which moved one ratio from 4.4x to 0.5x.
+WARMUP_RUNS = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """Wall times (seconds) of repeated calls: their median and their range."""
+    median: float
+    low: float
+    high: float
+    runs: int
+
+    @property
+    def spread(self):
+        """(high - low) / median: 0.1 means the calls varied by 10 % of the median."""
+        return (self.high - self.low) / self.median if self.median else 0.0
+
+
+def time_calls(fn, device, repeat, warmup=WARMUP_RUNS):
+    """Wall times of ``repeat`` calls of ``fn()`` after ``warmup`` untimed ones (CUDA work
+    synchronised before each clock read).
+
+    Returns:
+        Timing
+    """
+    for _ in range(warmup):
+        fn()
     _sync(device)
     times = []
-    for _ in range(repeat):
+    for _ in range(max(1, repeat)):
         start = time.perf_counter()
         fn()
         _sync(device)
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return Timing(statistics.median(times), min(times), max(times), len(times))
 
 
 def surround_frustum(cams=6, bins=88, height=16, width=44, image=(704, 256), fov_deg=70.0,

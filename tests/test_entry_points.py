@@ -30,8 +30,8 @@ randomness = dict(seed=0)
 """
 
 
-def _run(script, *args):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+def _run(script, *args, **env):
+    env = dict(os.environ, **env, PYTHONPATH=os.pathsep.join(
         [ROOT, os.path.join(ROOT, 'tests', 'fixtures'), os.environ.get('PYTHONPATH', '')]))
     return subprocess.run([sys.executable, os.path.join(ROOT, script), *args], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=300)
@@ -79,6 +79,32 @@ def test_missing_files_give_one_line_errors(trained, tmp_path):
     assert result.returncode != 0 and 'checkpoint not found' in result.stderr
     result = _run('train.py', '--config', str(tmp_path / 'missing.py'))
     assert result.returncode != 0 and 'config file not found' in result.stderr
+
+
+def test_misspelt_nested_keys_and_types_give_one_line(trained, tmp_path):
+    config, work_dir = trained
+    weights = str(work_dir / 'epoch_2.pth')
+    result = _run('val.py', '--config', str(config), '--weights', weights, '--work-dir',
+                  str(tmp_path), '--cfg-options', 'model.num_clases=18')
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: model.num_clases: TinyOccModel takes no argument 'num_clases' (did you "
+        "mean 'num_classes'?) (--debug shows the traceback)")
+    assert 'Traceback' not in result.stderr
+    # a misspelt type, in a dataset built while training runs
+    result = _run('train.py', '--config', str(config), '--work-dir', str(tmp_path),
+                  '--cfg-options', 'train_dataloader.dataset.type=TinyOccDatset')
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: train_dataloader.dataset.type: 'TinyOccDatset' is not a registered dataset "
+        "module (did you mean 'TinyOccDataset'?) (--debug shows the traceback)")
+    assert 'Traceback' not in result.stderr
+    # --debug, or GDOCC_DEBUG=1, shows where it failed
+    for extra, env in ((['--debug'], {}), ([], dict(GDOCC_DEBUG='1'))):
+        result = _run('val.py', '--config', str(config), '--weights', weights, '--work-dir',
+                      str(tmp_path), *extra, '--cfg-options', 'model.num_clases=18', **env)
+        assert result.returncode == 1 and 'Traceback' in result.stderr
+        assert "got an unexpected keyword argument 'num_clases'" in result.stderr
 
 
 def test_a_missing_config_names_the_closest_one(tmp_path):

@@ -1,12 +1,16 @@
 """The training runtime (engine/) with the tiny stand-in model: interruption and exact
-resumption, atomic checkpoints kept to max_keep_ckpts, the non-finite loss guard, and the
-config / checkpoint checks (one-line errors)."""
+resumption, atomic checkpoints kept to max_keep_ckpts, faults survived (SIGKILL of a
+2-process run, SIGKILL and a full disk while a checkpoint is written), the non-finite loss
+guard, and the config / checkpoint checks (one-line errors)."""
 import glob
 import importlib.util
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
+import time
 import warnings
 
 import pytest
@@ -35,22 +39,55 @@ randomness = dict(seed=0)
 ITERS_PER_EPOCH = 4
 
 
-def _run(script, *args):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+def _env():
+    return dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=os.pathsep.join(
         [ROOT, os.path.join(ROOT, 'tests', 'fixtures'), os.environ.get('PYTHONPATH', '')]))
-    return subprocess.run([sys.executable, os.path.join(ROOT, script), *args], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def _command(script, *args, nproc=1):
+    launcher = [sys.executable]
+    if nproc > 1:
+        launcher += ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',
+                     str(nproc)]
+    return [*launcher, os.path.join(ROOT, script), *map(str, args)]
+
+
+def _run(script, *args, nproc=1):
+    return subprocess.run(_command(script, *args, nproc=nproc), cwd=ROOT, env=_env(),
+                          capture_output=True, text=True, timeout=300)
+
+
+def _with_hooks(config, path, *hooks):
+    """Writes a config at ``path`` that inherits ``config`` and sets ``custom_hooks`` (a list
+    of dicts: beyond ``--cfg-options``)."""
+    with open(path, 'w') as f:
+        f.write(f"_base_ = [{str(config)!r}]\ncustom_hooks = [{', '.join(hooks)}]\n")
+    return path
+
+
+def _probe(probe_dir, **options):
+    """A ``TrainProbeHook`` config (as source text) writing to ``probe_dir``."""
+    options = ''.join(f', {key}={value!r}' for key, value in options.items())
+    return f"dict(type='TrainProbeHook', out_dir={str(probe_dir)!r}{options})"
 
 
 def _train(config, work_dir, probe_dir, *extra, signal_at_iter=None, signal_name='SIGTERM'):
-    """train.py on ``config`` plus a ``TrainProbeHook`` (a list of dicts: beyond
-    ``--cfg-options``, so through a config that inherits ``config``)."""
-    probed = os.path.join(os.path.dirname(probe_dir), f'{os.path.basename(probe_dir)}.py')
-    with open(probed, 'w') as f:
-        f.write(f"_base_ = [{str(config)!r}]\ncustom_hooks = [dict(type='TrainProbeHook', "
-                f"out_dir={str(probe_dir)!r}, signal_at_iter={signal_at_iter}, "
-                f"signal_name={signal_name!r})]\n")
+    """train.py on ``config`` plus a ``TrainProbeHook``."""
+    probed = _with_hooks(config, f'{probe_dir}.py', _probe(
+        probe_dir, signal_at_iter=signal_at_iter, signal_name=signal_name))
     return _run('train.py', '--config', probed, '--work-dir', str(work_dir), *extra)
+
+
+def _kill_when(proc, ready, timeout=240):
+    """SIGKILLs the process group of ``proc`` (started with ``start_new_session``) once
+    ``ready()`` holds; returns ``proc``'s exit code."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, 'the run ended before the fault was injected'
+        assert time.monotonic() < deadline, 'the fault point was never reached'
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    return proc.wait(timeout=60)
 
 
 def _iters(probe_dir):
@@ -107,6 +144,86 @@ def test_sigint_saves_a_checkpoint_and_resume_continues_exactly(config, uninterr
     assert _iters(tmp_path / 'probe') == _iters(uninterrupted / 'probe')
     assert (tmp_path / 'probe' / 'params_rank0.json').read_text() == \
         (uninterrupted / 'probe' / 'params_rank0.json').read_text()
+
+
+def _count_lines(path):
+    if not os.path.isfile(path):
+        return 0
+    with open(path) as f:
+        return sum(1 for _ in f)
+
+
+@pytest.mark.torchrun
+def test_sigkill_of_two_process_training_then_resume_gives_the_same_weights(config, tmp_path):
+    # 8 samples, 2 per process and step: 2 iterations per epoch, 6 in all, a checkpoint per
+    # epoch. The probe sleeps 0.4 s per iteration: the window the kill lands in.
+    full = _with_hooks(config, tmp_path / 'full.py', _probe(tmp_path / 'full', sleep_s=0.4))
+    result = _run('train.py', '--config', full, '--work-dir', tmp_path / 'work_full', nproc=2)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    rng = random.Random()
+    kill_after, delay = rng.randint(1, 5), rng.uniform(0.0, 0.5)
+    where = f'SIGKILL {delay:.2f} s after iteration {kill_after}'
+    cut = _with_hooks(config, tmp_path / 'cut.py', _probe(tmp_path / 'cut', sleep_s=0.4))
+    command = _command('train.py', '--config', cut, '--work-dir', tmp_path / 'work_cut',
+                       nproc=2)
+    with open(tmp_path / 'killed.log', 'w') as out:
+        proc = subprocess.Popen(command, cwd=ROOT, env=_env(), stdout=out, stderr=out,
+                                start_new_session=True)
+        ready_at = []
+
+        def ready():
+            if not ready_at and _count_lines(tmp_path / 'cut' / 'iters_rank0.jsonl') >= \
+                    kill_after:
+                ready_at.append(time.monotonic())
+            return bool(ready_at) and time.monotonic() - ready_at[0] >= delay
+
+        assert _kill_when(proc, ready) == -signal.SIGKILL, where
+    result = _run('train.py', '--config', cut, '--work-dir', tmp_path / 'work_cut',
+                  '--resume', nproc=2)
+    assert result.returncode == 0, f'{where}: {result.stderr[-3000:]}'
+    for rank in (0, 1):
+        assert (tmp_path / 'cut' / f'params_rank{rank}.json').read_text() == \
+            (tmp_path / 'full' / f'params_rank{rank}.json').read_text(), where
+
+
+def test_sigkill_while_writing_a_checkpoint_leaves_the_previous_one(config, uninterrupted,
+                                                                    tmp_path):
+    work, marker = tmp_path / 'work', tmp_path / 'writing'
+    stalled = _with_hooks(config, tmp_path / 'stall.py', _probe(tmp_path / 'probe'),
+                          f"dict(type='CheckpointFaultHook', fault='stall', at_save=2, "
+                          f"marker={str(marker)!r})")
+    proc = subprocess.Popen(_command('train.py', '--config', stalled, '--work-dir', work),
+                            cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    assert _kill_when(proc, marker.exists) == -signal.SIGKILL
+    # Killed half-way through epoch_2's temporary file: epoch_1 and the pointer are intact.
+    assert [n for n in os.listdir(work) if '.pth' in n and n != 'epoch_1.pth'] == \
+        [f'epoch_2.pth.tmp-{proc.pid}']
+    assert (work / 'last_checkpoint').read_text() == str(work / 'epoch_1.pth')
+    check_checkpoint(str(work / 'epoch_1.pth'))
+    assert torch.load(work / 'epoch_1.pth', weights_only=False)['meta']['epoch'] == 1
+
+    result = _train(config, work, tmp_path / 'probe', '--resume')
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not [n for n in os.listdir(work) if '.tmp-' in n]  # the stale temporary removed
+    assert (tmp_path / 'probe' / 'params_rank0.json').read_text() == \
+        (uninterrupted / 'probe' / 'params_rank0.json').read_text()
+
+
+def test_a_full_disk_while_writing_a_checkpoint_ends_with_one_line(config, tmp_path):
+    work = tmp_path / 'work'
+    full_disk = _with_hooks(config, tmp_path / 'enospc.py',
+                            "dict(type='CheckpointFaultHook', fault='enospc', at_save=2)")
+    result = _run('train.py', '--config', full_disk, '--work-dir', work)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == \
+        f'error: cannot write checkpoint {work / "epoch_2.pth"}: No space left on device; ' \
+        f'{work / "epoch_1.pth"} is intact'
+    assert 'Traceback' not in result.stderr
+    assert sorted(n for n in os.listdir(work) if '.pth' in n) == ['epoch_1.pth']
+    assert (work / 'last_checkpoint').read_text() == str(work / 'epoch_1.pth')
+    check_checkpoint(str(work / 'epoch_1.pth'))
 
 
 def test_nonfinite_loss_stops_before_the_update_or_skips_it(config, tmp_path):

@@ -1,12 +1,13 @@
 """Benchmarks GD-OCC's compiled ops against their pure-PyTorch references.
 
 For each op of ``engine.op_benchmark`` (the paper model's sizes), prints the median time of
-the forward and of forward + backward for the compiled kernel and for the reference, and
-their ratio: on the CPU always, and on the GPU too when one is present and the extension has
-CUDA kernels.
+the forward and of forward + backward for the compiled kernel and for the reference (after
+``--warmup`` untimed calls), the spread of the timed calls ((max - min) / median) and the
+ratio of the medians: on the CPU always, and on the GPU too when one is present and the
+extension has CUDA kernels.
 
-Usage: python tools/benchmark_ops.py [--repeat 5] [--threads N] [--small] [--device cuda]
-    [--json results.json]
+Usage: python tools/benchmark_ops.py [--repeat 7] [--reference-repeat 5] [--warmup 2]
+    [--threads N] [--small] [--device cuda] [--json results.json]
 (``--small``: a 100 x 100 x 8 grid of 0.8 m voxels and a quarter of the queries; ``--device``:
 only that device; ``--json``: the rows also as a list of dicts).
 """
@@ -15,14 +16,16 @@ import json
 
 import torch
 
-from engine.op_benchmark import CASES, median_seconds
+from engine.op_benchmark import CASES, WARMUP_RUNS, time_calls
 from models.ops import backend
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--repeat', type=int, default=5, help='timed runs per measurement')
-    parser.add_argument('--reference-repeat', type=int, default=3)
+    parser.add_argument('--repeat', type=int, default=7, help='timed runs per measurement')
+    parser.add_argument('--reference-repeat', type=int, default=5)
+    parser.add_argument('--warmup', type=int, default=WARMUP_RUNS,
+                        help='untimed runs before each measurement')
     parser.add_argument('--threads', type=int, default=None, help='torch/OpenMP threads')
     parser.add_argument('--small', action='store_true',
                         help='100 x 100 x 8 pooling grid and 800 sampling queries')
@@ -42,8 +45,9 @@ def main():
     rows = []
     print(f'torch {torch.__version__}, {torch.get_num_threads()} CPU threads'
           + (f', GPU {torch.cuda.get_device_name()}' if len(devices) > 1 else ''))
-    print(f'{"op":<22}{"device":<7}{"pass":<10}{"compiled ms":>12}{"reference ms":>14}'
-          f'{"ratio":>8}')
+    print(f'{"op":<22}{"device":<7}{"pass":<10}{"compiled ms":>12}{"spread":>8}'
+          f'{"reference ms":>14}{"spread":>8}{"ratio":>8}   (medians of {args.repeat} / '
+          f'{args.reference_repeat} runs after {args.warmup} warm-up)')
     for name, op, make_case in CASES:
         for device in devices:
             compiled = device.type
@@ -54,13 +58,18 @@ def main():
             passes = [('fwd', forward)] + ([('fwd+bwd', forward_backward)]
                                            if forward_backward else [])
             for label, fn in passes:
-                fast = median_seconds(lambda: fn(compiled), device, args.repeat)
-                slow = median_seconds(lambda: fn('reference'), device, args.reference_repeat)
-                print(f'{name:<22}{device.type:<7}{label:<10}{fast * 1e3:>12.1f}'
-                      f'{slow * 1e3:>14.1f}{slow / fast:>7.1f}x')
+                fast = time_calls(lambda: fn(compiled), device, args.repeat, args.warmup)
+                slow = time_calls(lambda: fn('reference'), device, args.reference_repeat,
+                                  args.warmup)
+                print(f'{name:<22}{device.type:<7}{label:<10}{fast.median * 1e3:>12.1f}'
+                      f'{fast.spread:>8.0%}{slow.median * 1e3:>14.1f}{slow.spread:>8.0%}'
+                      f'{slow.median / fast.median:>7.1f}x')
                 rows.append(dict(op=name, device=device.type, passes=label,
-                                 compiled_ms=fast * 1e3, reference_ms=slow * 1e3,
-                                 speedup=slow / fast, case=info,
+                                 compiled_ms=fast.median * 1e3, reference_ms=slow.median * 1e3,
+                                 compiled_range_ms=[fast.low * 1e3, fast.high * 1e3],
+                                 reference_range_ms=[slow.low * 1e3, slow.high * 1e3],
+                                 runs=[fast.runs, slow.runs], warmup=args.warmup,
+                                 speedup=slow.median / fast.median, case=info,
                                  cpu_threads=torch.get_num_threads()))
             print(f'{"":<22}({info})')
     if args.json:

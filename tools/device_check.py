@@ -196,7 +196,8 @@ class Check:
 
     def op_benchmark(self):
         result = {}
-        runs = [('cpu', ['--device', 'cpu', '--small', '--repeat', '1', '--reference-repeat', '1'])]
+        runs = [('cpu', ['--device', 'cpu', '--small', '--repeat', '1', '--reference-repeat', '1',
+                         '--warmup', '1'])]
         if not self.dry:
             runs = [('cuda', ['--device', 'cuda', '--repeat', '20', '--reference-repeat', '5']),
                     ('cpu_2_threads', ['--device', 'cpu', '--threads', '2', '--repeat', '3',

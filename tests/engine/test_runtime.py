@@ -1,13 +1,53 @@
-"""Entry-point plumbing: leaving the process group at exit."""
+"""Entry-point plumbing: leaving the process group at exit, with gloo's threads joined."""
+import gc
+import glob
+
+import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from engine.runtime import destroy_process_group
 
+GLOO_THREADS = ('gloo_tcp_loop', 'pt_gloo_runloop')
 
-def test_destroy_process_group_leaves_a_joined_group_and_is_idempotent(tmp_path):
-    dist.init_process_group('gloo', init_method=f'file://{tmp_path / "store"}', rank=0,
+
+def _gloo_threads():
+    """Names of this process's gloo threads (Linux: /proc/self/task/*/comm)."""
+    names = []
+    for path in glob.glob('/proc/self/task/*/comm'):
+        try:
+            with open(path) as f:
+                names.append(f.read().strip())
+        except FileNotFoundError:  # the thread ended meanwhile
+            pass
+    return [name for name in names if name.startswith(GLOO_THREADS)]
+
+
+class _Owner:
+    """Holds a DDP model in a reference cycle, as mmengine's Runner does."""
+
+    def __init__(self):
+        self.model = DistributedDataParallel(torch.nn.Linear(2, 2))
+        self.me = self
+
+
+def _join(tmp_path, name):
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path / name}', rank=0,
                             world_size=1)
-    assert dist.is_initialized()
+    _Owner().model(torch.ones(1, 2)).sum().backward()  # the owner is now garbage in a cycle
+    assert dist.is_initialized() and _gloo_threads()
+
+
+def test_destroy_process_group_frees_the_group_and_is_idempotent(tmp_path):
+    # Negative control: torch's call alone leaves the group (and its threads) to the cycle.
+    _join(tmp_path, 'store0')
+    dist.destroy_process_group()
+    assert _gloo_threads()
+    gc.collect()
+    assert not _gloo_threads()
+
+    _join(tmp_path, 'store1')
     destroy_process_group()
     assert not dist.is_initialized()
-    destroy_process_group()   # nothing joined: a no-op (it also runs at exit)
+    assert not _gloo_threads()  # joined now, not during interpreter shutdown
+    destroy_process_group()   # a no-op (it also runs at exit)
