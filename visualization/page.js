@@ -8,16 +8,9 @@
   const NVOX = NX * NY * NZ;
   const V = D.grid.voxel_size;
   const [X0, Y0, Z0] = D.grid.min;
-  // Face directions (+x, -x, +y, -y, +z, -z) and their corners on the unit cube.
-  const DIRS = [[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]];
-  const CORNERS = [
-    [[1, 0, 0], [1, 1, 0], [1, 1, 1], [1, 0, 1]],
-    [[0, 0, 0], [0, 0, 1], [0, 1, 1], [0, 1, 0]],
-    [[0, 1, 0], [0, 1, 1], [1, 1, 1], [1, 1, 0]],
-    [[0, 0, 0], [1, 0, 0], [1, 0, 1], [0, 0, 1]],
-    [[0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]],
-    [[0, 0, 0], [0, 1, 0], [1, 1, 0], [1, 0, 0]],
-  ];
+  // Face directions (+x, -x, +y, -y, +z, -z): axis = direction >> 1, odd = negative.
+  // QUAD: a rectangle's corners as fractions of its (height, width) in its plane.
+  const QUAD = [[0, 0], [1, 0], [1, 1], [0, 1]];
   // Unlit: the drawn colour is the given one (shaded per face direction beforehand).
   const FLAT = {ambient: 1, diffuse: 0, specular: 0, fresnel: 0, roughness: 1};
   const NCLASS = D.classes.length;
@@ -27,7 +20,8 @@
     frame: 0, mode: 'prediction', grids: null,
     shown: {class: new Uint8Array(NCLASS).fill(1), error: new Uint8Array(NERR).fill(1), ego: 1},
   };
-  const status = {renders: 0, firstRenderMs: null, faces: null, error: null};
+  const status = {renders: 0, firstRenderMs: null, lastRenderMs: null, faces: null, rectangles: null,
+                  error: null};
   window.occViz = status;
   const gd = document.getElementById('plot');
   const hasGt = D.frames.some((f) => f.gt !== null);
@@ -42,54 +36,82 @@
 
   /* Visible faces of the voxels whose label (< shown.length) is shown: a face is drawn
      where the neighbour across it is outside the grid, or its label is not drawn (free,
-     hidden, or any value >= shown.length). Returns buckets[label][direction] =
-     {x, y, z, i, j, k} (metres, ego frame) and the face count. */
+     hidden, or any value >= shown.length). Coplanar visible faces of one label are merged
+     into rectangles (greedy meshing, slice by slice), which draws the same surface with far
+     fewer triangles. Returns per label {x, y, z, i, j, k, direction} (vertices in metres,
+     ego frame; two triangles per rectangle; each vertex's face direction), the visible unit
+     faces and the rectangles. */
   function meshFaces(labels, shown) {
     const n = shown.length;
     const drawn = (l) => l < n && shown[l] === 1;
-    const faces = [];
-    const counts = new Uint32Array(n * 6);
-    for (let i = 0; i < NX; i++) {
-      for (let j = 0; j < NY; j++) {
-        for (let k = 0; k < NZ; k++) {
-          const idx = (i * NY + j) * NZ + k;
-          const l = labels[idx];
-          if (!drawn(l)) continue;
-          for (let d = 0; d < 6; d++) {
-            const a = i + DIRS[d][0], b = j + DIRS[d][1], c = k + DIRS[d][2];
-            const outside = a < 0 || a >= NX || b < 0 || b >= NY || c < 0 || c >= NZ;
-            if (outside || !drawn(labels[(a * NY + b) * NZ + c])) {
-              faces.push(idx * 6 + d);
-              counts[l * 6 + d]++;
+    const dims = [NX, NY, NZ], stride = [NY * NZ, NZ, 1];
+    const rects = [];  // per bucket (label * 6 + direction): lattice corners, 12 per rectangle
+    for (let b = 0; b < n * 6; b++) rects.push([]);
+    const corner = [0, 0, 0];
+    let faces = 0;
+    for (let d = 0; d < 6; d++) {
+      const a = d >> 1, step = d & 1 ? -1 : 1;
+      const [u, w] = [[1, 2], [0, 2], [0, 1]][a];
+      const nu = dims[u], nw = dims[w];
+      const mask = new Int16Array(nu * nw);  // label + 1 of a visible face, else 0
+      for (let s = 0; s < dims[a]; s++) {
+        const next = s + step, inside = next >= 0 && next < dims[a];
+        for (let p = 0; p < nu; p++) {
+          for (let q = 0; q < nw; q++) {
+            const idx = s * stride[a] + p * stride[u] + q * stride[w];
+            const l = labels[idx];
+            const visible = drawn(l) && !(inside && drawn(labels[idx + step * stride[a]]));
+            mask[p * nw + q] = visible ? l + 1 : 0;
+            faces += visible;
+          }
+        }
+        const plane = s + (step > 0 ? 1 : 0);
+        for (let p = 0; p < nu; p++) {
+          for (let q = 0; q < nw; q++) {
+            const m = mask[p * nw + q];
+            if (m === 0) continue;
+            let width = 1;
+            while (q + width < nw && mask[p * nw + q + width] === m) width++;
+            let height = 1;
+            grow: while (p + height < nu) {
+              for (let t = 0; t < width; t++) if (mask[(p + height) * nw + q + t] !== m) break grow;
+              height++;
+            }
+            for (let r = 0; r < height; r++) mask.fill(0, (p + r) * nw + q, (p + r) * nw + q + width);
+            const out = rects[(m - 1) * 6 + d];
+            for (const [du, dw] of QUAD) {
+              corner[a] = plane; corner[u] = p + du * height; corner[w] = q + dw * width;
+              out.push(corner[0], corner[1], corner[2]);
             }
           }
         }
       }
     }
-    const buckets = [];
+    let count = 0;
+    const meshes = [];  // per label: its rectangles of all six directions
     for (let l = 0; l < n; l++) {
-      buckets.push(DIRS.map((_, d) => {
-        const m = counts[l * 6 + d];
-        return {x: new Float32Array(4 * m), y: new Float32Array(4 * m), z: new Float32Array(4 * m),
-                i: new Uint32Array(2 * m), j: new Uint32Array(2 * m), k: new Uint32Array(2 * m),
-                used: 0};
-      }));
+      const m = rects.slice(6 * l, 6 * l + 6).reduce((sum, r) => sum + r.length / 12, 0);
+      const x = new Float32Array(4 * m), y = new Float32Array(4 * m), z = new Float32Array(4 * m);
+      const i = new Uint32Array(2 * m), j = new Uint32Array(2 * m), k = new Uint32Array(2 * m);
+      const direction = new Uint8Array(4 * m);
+      let v = 0;
+      for (let d = 0; d < 6; d++) {
+        const corners = rects[6 * l + d];
+        for (let c = 0; c < corners.length; c += 3, v++) {
+          x[v] = X0 + V * corners[c];
+          y[v] = Y0 + V * corners[c + 1];
+          z[v] = Z0 + V * corners[c + 2];
+          direction[v] = d;
+        }
+      }
+      for (let t = 0; t < m; t++) {
+        i[2 * t] = 4 * t; j[2 * t] = 4 * t + 1; k[2 * t] = 4 * t + 2;
+        i[2 * t + 1] = 4 * t; j[2 * t + 1] = 4 * t + 2; k[2 * t + 1] = 4 * t + 3;
+      }
+      count += m;
+      meshes.push({x, y, z, i, j, k, direction});
     }
-    for (const f of faces) {
-      const d = f % 6, idx = (f - d) / 6;
-      const k = idx % NZ, j = ((idx - k) / NZ) % NY, i = (idx - k - j * NZ) / (NY * NZ);
-      const b = buckets[labels[idx]][d];
-      const v = 4 * b.used, t = 2 * b.used;
-      CORNERS[d].forEach((corner, c) => {
-        b.x[v + c] = X0 + V * (i + corner[0]);
-        b.y[v + c] = Y0 + V * (j + corner[1]);
-        b.z[v + c] = Z0 + V * (k + corner[2]);
-      });
-      b.i[t] = v; b.j[t] = v + 1; b.k[t] = v + 2;
-      b.i[t + 1] = v; b.j[t + 1] = v + 2; b.k[t + 1] = v + 3;
-      b.used++;
-    }
-    return {buckets, count: faces.length};
+    return {meshes, count: faces, rectangles: count};
   }
 
   function errorGrid(pred, gt) {
@@ -106,23 +128,28 @@
 
   const rgb = (c, s) => `rgb(${c.map((x) => Math.round(x * s)).join(',')})`;
 
-  /* Traces of one meshed grid in `scene`; `legend` puts the entries into the legend. */
+  /* One trace per kind (class or error kind) of a meshed grid in `scene`, each vertex
+     coloured by its face's direction; `legend` adds the kinds' legend entries (marker
+     traces of one missing point: plotly's legend cannot draw a swatch of vertex colours). */
   function voxelTraces(mesh, scene, kinds, group, shown, legend) {
     const traces = [];
     kinds.forEach((kind, l) => {
-      DIRS.forEach((_, d) => {
-        const b = mesh ? mesh.buckets[l][d] : null;
-        const carriesLegend = legend && d === 4;
-        if (!carriesLegend && (!b || b.used === 0)) return;
-        traces.push({
-          type: 'mesh3d', scene, name: kind.name, legendgroup: `${group}:${l}`,
-          showlegend: carriesLegend, visible: shown[l] ? true : 'legendonly',
-          x: b ? b.x : [], y: b ? b.y : [], z: b ? b.z : [],
-          i: b ? b.i : [], j: b ? b.j : [], k: b ? b.k : [],
-          color: rgb(kind.rgb, D.face_shades[d]), flatshading: true, lighting: FLAT,
-          hoverinfo: 'name',
-        });
-      });
+      const common = {scene, name: kind.name, legendgroup: `${group}:${l}`,
+                      visible: shown[l] ? true : 'legendonly'};
+      const shades = D.face_shades.map((s) => rgb(kind.rgb, s));
+      if (legend) {
+        traces.push(Object.assign({type: 'scatter3d', mode: 'markers', x: [null], y: [null],
+                                   z: [null], hoverinfo: 'skip', showlegend: true,
+                                   marker: {color: shades[4], symbol: 'square', size: 10}},
+                                  common));
+      }
+      const m = mesh ? mesh.meshes[l] : null;
+      if (!m || m.x.length === 0 || !shown[l]) return;
+      traces.push(Object.assign({
+        type: 'mesh3d', showlegend: false, x: m.x, y: m.y, z: m.z, i: m.i, j: m.j, k: m.k,
+        vertexcolor: Array.from(m.direction, (d) => shades[d]),
+        flatshading: true, lighting: FLAT, hoverinfo: 'name',
+      }, common));
     });
     return traces;
   }
@@ -169,6 +196,7 @@
     const left = errors ? meshFaces(error, state.shown.error) : meshFaces(pred, state.shown.class);
     const right = gt === null ? null : meshFaces(gt, state.shown.class);
     status.faces = {left: left.count, right: right === null ? null : right.count};
+    status.rectangles = {left: left.rectangles, right: right === null ? null : right.rectangles};
     let traces = errors
       ? voxelTraces(left, 'scene', D.errors, 'error', state.shown.error, true)
       : voxelTraces(left, 'scene', D.classes, 'class', state.shown.class, true);
@@ -195,9 +223,12 @@
   }
 
   async function render() {
+    const start = performance.now();
     const {traces, layout} = figure();
+    const meshed = performance.now();
     await Plotly.react(gd, traces, layout, {displaylogo: false, responsive: true});
     await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+    status.lastRenderMs = {mesh: meshed - start, plot: performance.now() - meshed};
     status.renders += 1;
     if (status.firstRenderMs === null) status.firstRenderMs = performance.now();
     document.documentElement.dataset.renders = String(status.renders);
