@@ -73,7 +73,7 @@ def time_page(path, repeats, screenshot=None):
     from a click on the legend entry of ``manmade`` to the finished re-render, and the
     console errors."""
     first, toggle = [], []
-    width, height = (1400, 1400) if screenshot else (1400, 1000)
+    width, height = (1400, 1150) if screenshot else (1400, 1000)
     with HeadlessChromium(width, height) as browser:
         for _ in range(repeats):
             browser.open(path)
@@ -123,16 +123,19 @@ def main(argv=None):
                               'ground truth')['semantics']
     cases = {'sample': pred, 'full grid': np.where(pred == FREE_LABEL, FILL_CLASS, pred)}
     print(f'keyframe {info["token"]}, camera images {args.image_width} px wide, '
-          f'{args.repeats} loads each, headless Chromium (software WebGL)')
+          f'{args.repeats} loads each, headless Chromium (software WebGL), '
+          f'{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}')
     print(f'{"case":<10} {"voxels":>8} {"faces":>8} {"page MB":>8} {"plotly":>7} '
           f'{"images":>7} {"grids":>7} {"rest":>6} {"1st render s":>12} {"hide class s":>12}')
     for n, (name, grid) in enumerate(cases.items()):
-        pred_dir = os.path.join(out, f'preds_{n}')
+        # named as the source, which the page's title shows
+        pred_dir = os.path.join(out, f'case_{n}', os.path.basename(
+            os.path.normpath(args.pred_dir)) if args.pred_dir else 'ground_truth')
         os.makedirs(pred_dir, exist_ok=True)
         np.savez_compressed(os.path.join(pred_dir, info['token'] + '.npz'),
                             pred=grid.astype(np.uint8))
         path = write_page(args.data_root, ann_file, pred_dir, info['token'],
-                          os.path.join(out, f'pages_{n}'), args.image_width)
+                          os.path.join(out, f'case_{n}', 'pages'), args.image_width)
         parts = page_parts(path)
         first, faces, toggle, errors = time_page(
             path, args.repeats, args.screenshot if name == 'sample' else None)
@@ -143,7 +146,7 @@ def main(argv=None):
               f'{toggle / 1e3:>12.2f}' + (f'  console errors: {errors}' if errors else ''))
         if name == 'sample' and mb['total'] > SIZE_BUDGET_MB:
             print(f'over the {SIZE_BUDGET_MB:g} MB budget')
-    print(f'pages under {out}')
+    print(f'pages under {out}; load average now {os.getloadavg()[0]:.1f}')
 
 
 if __name__ == '__main__':

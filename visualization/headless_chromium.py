@@ -58,7 +58,7 @@ class HeadlessChromium:
         self._profile = tempfile.mkdtemp(prefix='gdocc-chromium-')
         self._next_id = 0
         self._buffer = b''
-        self._events = []
+        self._loads = 0  # load events seen
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
 
@@ -135,6 +135,8 @@ class HeadlessChromium:
 
     def _record(self, message):
         method, params = message.get('method'), message.get('params', {})
+        if method == 'Page.loadEventFired':
+            self._loads += 1
         if method == 'Runtime.consoleAPICalled' and params['type'] in ERROR_CONSOLE_TYPES:
             self.console_errors.append(' '.join(str(a.get('value', a.get('description', '')))
                                                 for a in params['args']))
@@ -167,13 +169,11 @@ class HeadlessChromium:
     # -- page -------------------------------------------------------------------------------
     def open(self, path):
         """Navigates to the local file ``path`` and waits for its load event."""
+        loads = self._loads
         self.send('Page.navigate', url='file://' + os.path.abspath(path))
         deadline = time.monotonic() + self.timeout
-        while True:
-            message = self._read(deadline)
-            self._record(message)
-            if message.get('method') == 'Page.loadEventFired':
-                return
+        while self._loads == loads:  # the event may come before navigate's reply
+            self._record(self._read(deadline))
 
     def evaluate(self, expression):
         """The value of a JavaScript expression in the page (awaited if a promise)."""

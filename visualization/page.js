@@ -20,8 +20,8 @@
     frame: 0, mode: 'prediction', grids: null,
     shown: {class: new Uint8Array(NCLASS).fill(1), error: new Uint8Array(NERR).fill(1), ego: 1},
   };
-  const status = {renders: 0, firstRenderMs: null, lastRenderMs: null, faces: null, rectangles: null,
-                  error: null};
+  const status = {renders: 0, firstRenderMs: null, lastRenderMs: null, faces: null,
+                  rectangles: null, error: null};
   window.occViz = status;
   const gd = document.getElementById('plot');
   const hasGt = D.frames.some((f) => f.gt !== null);
@@ -77,7 +77,7 @@
               for (let t = 0; t < width; t++) if (mask[(p + height) * nw + q + t] !== m) break grow;
               height++;
             }
-            for (let r = 0; r < height; r++) mask.fill(0, (p + r) * nw + q, (p + r) * nw + q + width);
+            for (let r = p; r < p + height; r++) mask.fill(0, r * nw + q, r * nw + q + width);
             const out = rects[(m - 1) * 6 + d];
             for (const [du, dw] of QUAD) {
               corner[a] = plane; corner[u] = p + du * height; corner[w] = q + dw * width;

@@ -49,8 +49,8 @@ ERROR_KINDS = (('false positive', (228, 26, 28)),    # predicted occupied, free 
 EGO_HEIGHT = 1.6  # metres, the drawn ego box
 # plotly's scene camera (scene-normalised units) of the first render: behind and above the
 # ego car, looking forward and down, as the PNG figure's 3D view.
-INITIAL_CAMERA = {'eye': {'x': -0.78, 'y': 0.0, 'z': 0.5},
-                  'center': {'x': 0.1, 'y': 0.0, 'z': -0.1},
+INITIAL_CAMERA = {'eye': {'x': -1.2, 'y': 0.0, 'z': 0.8},
+                  'center': {'x': 0.0, 'y': 0.0, 'z': -0.06},
                   'up': {'x': 0.0, 'y': 0.0, 'z': 1.0}}
 METRIC_KEYS = ('RayIoU', 'RayIoU@1', 'RayIoU@2', 'RayIoU@4', 'mIoU')
 

@@ -25,7 +25,8 @@ def browser():
         if os.environ.get('CI'):
             pytest.fail(message)
         pytest.skip(message)
-    with HeadlessChromium(*VIEWPORT) as chromium:
+    # generous: the checks are about what is drawn, and a loaded CPU draws WebGL slowly
+    with HeadlessChromium(*VIEWPORT, timeout=600) as chromium:
         yield chromium
 
 
