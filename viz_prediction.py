@@ -220,13 +220,19 @@ def sample_metrics(pred, gt, mask_camera, origins):
                 mIoU=miou.count_miou(verbose=False))
 
 
+def scenes_of(infos):
+    """``{scene_name: [info, ...]}``, keyframes in file (time) order."""
+    scenes = {}
+    for info in infos:
+        scenes.setdefault(info.get('scene_name', ''), []).append(info)
+    return scenes
+
+
 def choose(args, infos, has_prediction, source, ann_file):
     """What to draw: a list of units, each a list of infos (one keyframe, or a scene's
     keyframes with a prediction, time order), before the split over the ranks."""
     if args.scene:
-        scenes = {}
-        for info in infos:
-            scenes.setdefault(info.get('scene_name', ''), []).append(info)
+        scenes = scenes_of(infos)
         units = []
         for name in args.scene:
             if name not in scenes:
@@ -356,9 +362,7 @@ def _write_pages(args, units, infos, data_root, load_pred, title_source, progres
 
     from core.ego_pose import ray_origins_of_infos
 
-    scenes = {}
-    for info in infos:
-        scenes.setdefault(info.get('scene_name', ''), []).append(info)
+    scenes = scenes_of(infos)
     origins = ray_origins_of_infos(infos)
     written = []
     for unit in tqdm(units, desc='viz', unit='page', disable=not progress):
