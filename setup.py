@@ -15,7 +15,7 @@ from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, C
 
 CSRC = os.path.join('models', 'csrc')
 # The packages, ground floor first (docs/layout.md).
-ROOMS = ('core', 'loaders', 'models', 'evaluation', 'engine')
+ROOMS = ('core', 'loaders', 'models', 'evaluation', 'visualization', 'engine')
 # The toy world generator: a package of its own, independent of the rooms (its README).
 TOY_WORLD = 'toy_nuscenes'
 
@@ -48,6 +48,8 @@ setup(
     description='GD-OCC: geometry-driven 3D occupancy prediction (Occ3D-nuScenes)',
     packages=find_packages(include=[f'{name}{tail}' for name in ROOMS + (TOY_WORLD,)
                                     for tail in ('', '.*')]),
+    # The interactive page's script, style and body, read when a page is written.
+    package_data={'visualization': ['page.js', 'page.css', 'page_body.html']},
     ext_modules=[make_extension()],
     cmdclass={'build_ext': BuildExtension.with_options(use_ninja=True)},
     python_requires='>=3.9',

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Draws occupancy predictions next to the camera images and the ground truth.
+"""Draws occupancy predictions next to the camera images and the ground truth: static
+figures (PNG) or interactive pages (HTML, ``--html``).
 
 Examples::
 
@@ -7,6 +8,8 @@ Examples::
         --viz-dir work_dirs/viz --num 5
     python viz_prediction.py --data-root data/toy_nuscenes --pred-dir work_dirs/blind \\
         --viz-dir work_dirs/blind_viz --num 5
+    python viz_prediction.py --data-root data/toy_nuscenes --pred-dir work_dirs/blind \\
+        --viz-dir work_dirs/blind_viz --html --scene scene-0001
 
 ``--config --weights`` runs the model (mmengine's Runner builds it and its test dataloader;
 the checkpoint loads strictly unless ``--non-strict``; headless, CPU or GPU) on the first
@@ -38,272 +41,36 @@ Image size (``--width W``, W >= 360; all divisions are integer divisions)::
 
 e.g. W = 1200 gives 1200 x 1628 px. :func:`layout` returns every panel's box.
 
-Under ``torchrun --nproc_per_node N`` the chosen samples are split over the ranks (rank r
-predicts and draws samples r, r + N, ...): each figure is written once, and the figures
-are those of one process. There ``--num`` must be spelled ``--num-samples``: torchrun takes
-``--num`` for an abbreviation of its own ``--numa-binding``.
+``--html`` writes ``<viz-dir>/<sample_token>.html`` instead: one self-contained page per
+keyframe (plotly.js embedded; opens offline by double-click) with the prediction beside the
+ground truth as voxels (linked cameras), a legend that switches classes on and off, an
+error view, the six camera images (``--image-width`` px wide), the ego vehicle and the
+keyframe's RayIoU and mIoU (when the info has an ``occ_path``). ``--html --scene NAME ...``
+writes ``<viz-dir>/<NAME>.html`` per scene instead: every keyframe of the scene that has a
+prediction, behind a frame slider. ``--sample TOKEN ...`` draws those keyframes instead of
+the first ``--num``. docs/visualization.md shows a page and its size and speed.
+
+Under ``torchrun --nproc_per_node N`` the chosen samples (or scenes) are split over the
+ranks (rank r predicts and draws samples r, r + N, ...): each figure or page is written
+once, and it is the one a single process writes. There ``--num`` must be spelled
+``--num-samples``: torchrun takes ``--num`` for an abbreviation of its own
+``--numa-binding``.
 """
 import argparse
+import difflib
 import os
 
 import numpy as np
 
-from core.atomic_file import atomic_path
-from core.errors import DataFileError, missing_file
+from core.errors import DataFileError
 from core.grid_io import load_npz_grids
 from core.infos import load_info_file
-from core.occ3d import FREE_LABEL, GRID_MIN, GRID_SHAPE, OCC3D_CLASS_NAMES, VOXEL_SIZE
+from core.occ3d import FREE_LABEL, GRID_SHAPE, OCC3D_CLASS_NAMES
 from evaluation.prediction_folder import index_predictions
+from visualization import page
+from visualization.figure import MIN_WIDTH, VoxelRenderer, draw_sample, layout, save_png_atomic
 
-# Occ3D / SparseOcc-like class colours (RGB), index = label; 17 (free) is never drawn.
-PALETTE = np.array([
-    [0, 0, 0],          # others
-    [255, 120, 50],     # barrier
-    [255, 192, 203],    # bicycle
-    [255, 255, 0],      # bus
-    [0, 150, 245],      # car
-    [0, 255, 255],      # construction_vehicle
-    [200, 180, 0],      # motorcycle
-    [255, 0, 0],        # pedestrian
-    [255, 240, 150],    # traffic_cone
-    [135, 60, 0],       # trailer
-    [160, 32, 240],     # truck
-    [255, 0, 255],      # driveable_surface
-    [139, 137, 137],    # other_flat
-    [75, 0, 75],        # sidewalk
-    [150, 240, 80],     # terrain
-    [230, 230, 250],    # manmade
-    [0, 175, 0],        # vegetation
-], dtype=np.uint8)
-BACKGROUND = (255, 255, 255)
-MIN_WIDTH = 360
-TITLE_H = 20
-LEGEND_ROW_H = 20
-LEGEND_COLS = 6
-LEGEND_H = 3 * LEGEND_ROW_H + 8
-CAMERA_GRID = (('CAM_FRONT_LEFT', 'CAM_FRONT', 'CAM_FRONT_RIGHT'),
-               ('CAM_BACK_LEFT', 'CAM_BACK', 'CAM_BACK_RIGHT'))
-
-# The virtual camera of the 3D views (ego frame, metres): behind and above the ego car.
-VIEW_EYE = (-32.0, 0.0, 24.0)
-VIEW_TARGET = (12.0, 0.0, -2.0)
-VIEW_HFOV_DEG = 75.0
-LIGHT = np.array([-0.4, 0.5, 1.0]) / np.linalg.norm([-0.4, 0.5, 1.0])
-EGO_SIZE = (4.1, 1.8)  # length (x), width (y) in metres, for the BEV marker
-
-
-def layout(width):
-    """Boxes ``(left, top, right, bottom)`` of the figure for ``--width width``.
-
-    Returns:
-        dict: ``size`` (W, H) and boxes ``cams`` (dict camera -> box), ``pred_3d``,
-        ``gt_3d``, ``pred_bev``, ``gt_bev``, ``legend`` and the title strips
-        ``title_cams``, ``title_3d``, ``title_bev``.
-    """
-    if width < MIN_WIDTH:
-        raise ValueError(f'width must be at least {MIN_WIDTH} px, got {width}')
-    p, c = width // 2, width // 3
-    hc, h3 = c * 9 // 16, p * 3 // 4
-    boxes = {'title_cams': (0, 0, width, TITLE_H), 'cams': {}}
-    y = TITLE_H
-    for row in CAMERA_GRID:
-        for col, cam in enumerate(row):
-            boxes['cams'][cam] = (col * c, y, col * c + c, y + hc)
-        y += hc
-    boxes['title_3d'] = (0, y, width, y + TITLE_H)
-    y += TITLE_H
-    boxes['pred_3d'], boxes['gt_3d'] = (0, y, p, y + h3), (p, y, 2 * p, y + h3)
-    y += h3
-    boxes['title_bev'] = (0, y, width, y + TITLE_H)
-    y += TITLE_H
-    boxes['pred_bev'], boxes['gt_bev'] = (0, y, p, y + p), (p, y, 2 * p, y + p)
-    y += p
-    boxes['legend'] = (0, y, width, y + LEGEND_H)
-    boxes['size'] = (width, y + LEGEND_H)
-    return boxes
-
-
-class VoxelRenderer:
-    """Renders label grids from the fixed virtual camera (rays computed once per size)."""
-
-    def __init__(self, width, height):
-        self.width, self.height = width, height
-        eye, target = np.array(VIEW_EYE), np.array(VIEW_TARGET)
-        forward = (target - eye) / np.linalg.norm(target - eye)
-        right = np.cross(forward, [0.0, 0.0, 1.0])
-        right /= np.linalg.norm(right)
-        down = np.cross(forward, right)  # image v axis (forward x right = -up)
-        focal = (width / 2) / np.tan(np.radians(VIEW_HFOV_DEG) / 2)
-        u = (np.arange(width) + 0.5 - width / 2) / focal
-        v = (np.arange(height) + 0.5 - height / 2) / focal
-        vv, uu = np.meshgrid(v, u, indexing='ij')
-        dirs = forward + uu[..., None] * right + vv[..., None] * down
-        dirs = dirs.reshape(-1, 3)
-        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-        # Slab test against the grid box: rays start where they enter it.
-        lo = np.array(GRID_MIN)
-        hi = lo + VOXEL_SIZE * np.array(GRID_SHAPE)
-        with np.errstate(divide='ignore', invalid='ignore'):
-            t1, t2 = (lo - eye) / dirs, (hi - eye) / dirs
-        t_near = np.nanmax(np.minimum(t1, t2), axis=1).clip(min=0.0)
-        t_far = np.nanmin(np.maximum(t1, t2), axis=1)
-        self.enters = t_far > t_near + 1e-6
-        eps = 1e-4 * VOXEL_SIZE
-        origins = eye + (t_near[:, None] + eps) * dirs
-        self.origins = np.clip(origins, lo + eps, hi - eps)[self.enters]
-        self.dirs = dirs[self.enters]
-        self.t_entry = t_near[self.enters] + eps
-
-    def render(self, labels):
-        """uint8 [H, W, 3] image of ``labels`` (uint8 [200, 200, 16], 17 = free)."""
-        import torch
-
-        from models.ops.ray_cast import ray_cast
-
-        image = np.empty((self.width * self.height, 3), dtype=np.float64)
-        image[:] = BACKGROUND
-        labels = _clean(labels)
-        occupied = labels != FREE_LABEL
-        if self.dirs.shape[0] and occupied.any():
-            _, voxel = ray_cast(torch.from_numpy(occupied), torch.from_numpy(self.origins),
-                                torch.from_numpy(self.dirs), GRID_MIN, VOXEL_SIZE)
-            voxel = voxel.numpy()
-            label = labels[voxel[:, 0], voxel[:, 1], voxel[:, 2]]
-            hit = label != FREE_LABEL
-            idx, d, o = voxel[hit], self.dirs[hit], self.origins[hit]
-            # Entry face of the hit voxel: the axis whose slab is entered last.
-            lo = np.array(GRID_MIN) + VOXEL_SIZE * idx
-            near = np.where(d > 0, lo, lo + VOXEL_SIZE)
-            with np.errstate(divide='ignore', invalid='ignore'):
-                t_axes = np.where(d != 0, (near - o) / d, -np.inf)
-            axis = t_axes.argmax(axis=1)
-            normal = np.zeros_like(d)
-            rows = np.arange(len(d))
-            normal[rows, axis] = -np.sign(d[rows, axis])
-            shade = 0.55 + 0.45 * np.clip(normal @ LIGHT, 0.0, 1.0)
-            dist = self.t_entry[hit] + np.maximum(t_axes[rows, axis], 0.0)
-            fade = 1.0 - 0.35 * np.clip(dist / 110.0, 0.0, 1.0)
-            colour = PALETTE[label[hit]].astype(np.float64) * (shade * fade)[:, None]
-            full = np.flatnonzero(self.enters)[hit]
-            image[full] = colour
-        return np.round(image).clip(0, 255).astype(np.uint8).reshape(
-            self.height, self.width, 3)
-
-
-def _clean(labels):
-    """Labels as uint8 with anything above 17 (e.g. an ignore value) drawn as free."""
-    labels = np.asarray(labels)
-    return np.where(labels > FREE_LABEL, FREE_LABEL, labels).astype(np.uint8)
-
-
-def bev_image(labels):
-    """uint8 [200, 200, 3]: top-down colours (highest non-free voxel), x up, y left."""
-    labels = _clean(labels)
-    occupied = labels != FREE_LABEL
-    any_occ = occupied.any(axis=2)
-    top = GRID_SHAPE[2] - 1 - np.argmax(occupied[:, :, ::-1], axis=2)
-    label = np.take_along_axis(labels, top[..., None], axis=2)[..., 0]
-    # Slightly brighter for higher voxels, so obstacles stand out from the ground.
-    shade = 0.75 + 0.25 * top / (GRID_SHAPE[2] - 1)
-    rgb = PALETTE[np.where(any_occ, label, 0)].astype(np.float64) * shade[..., None]
-    rgb[~any_occ] = BACKGROUND
-    rgb = np.round(rgb).clip(0, 255).astype(np.uint8)
-    return rgb[::-1, ::-1]  # row = -x (forward up), column = -y (left on the left)
-
-
-def _font(size=13):
-    from PIL import ImageFont
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1
-        return ImageFont.load_default()
-
-
-def _title(draw, box, text, font):
-    draw.rectangle(box, fill=(40, 40, 40))
-    draw.text((box[0] + 6, box[1] + 3), text, fill=(255, 255, 255), font=font)
-
-
-def _paste_bev(canvas, draw, box, labels):
-    from PIL import Image
-    size = box[2] - box[0]
-    bev = Image.fromarray(bev_image(labels)).resize((size, size), Image.NEAREST)
-    canvas.paste(bev, box[:2])
-    # Ego car (origin of the ego frame) as an outlined box, front up.
-    scale = size / (GRID_SHAPE[0] * VOXEL_SIZE)
-    cx = box[0] + (0.0 - GRID_MIN[1]) * scale
-    cy = box[1] + (0.0 - GRID_MIN[0]) * scale
-    half_l, half_w = EGO_SIZE[0] / 2 * scale, EGO_SIZE[1] / 2 * scale
-    draw.rectangle((cx - half_w, cy - half_l, cx + half_w, cy + half_l), outline=(0, 0, 0),
-                   width=2, fill=(255, 255, 255))
-    draw.polygon([(cx - half_w, cy - half_l + 1), (cx + half_w, cy - half_l + 1),
-                  (cx, cy - half_l - max(2, half_w))], fill=(0, 0, 0))
-
-
-def _camera_path(data_root, info, cam):
-    try:
-        path = info['cams'][cam]['data_path']
-    except (KeyError, TypeError):
-        raise DataFileError(info.get('token', '?'), f'info has no {cam} image') from None
-    return path if os.path.isabs(path) else os.path.join(data_root, path)
-
-
-def draw_sample(data_root, info, pred, gt, width, renderer=None):
-    """The figure of one keyframe as a PIL image of size ``layout(width)['size']``."""
-    from PIL import Image, ImageDraw
-
-    boxes = layout(width)
-    canvas = Image.new('RGB', boxes['size'], BACKGROUND)
-    draw = ImageDraw.Draw(canvas)
-    font, small = _font(13), _font(11)
-    _title(draw, boxes['title_cams'], f'cameras - {info.get("token", "")}', font)
-    for cam, box in boxes['cams'].items():
-        path = _camera_path(data_root, info, cam)
-        try:
-            with Image.open(path) as image:
-                tile = image.convert('RGB').resize((box[2] - box[0], box[3] - box[1]),
-                                                   Image.BILINEAR)
-        except FileNotFoundError:
-            raise missing_file(path, 'camera image') from None
-        except OSError as exc:
-            raise DataFileError(path, f'camera image: unreadable ({exc})') from exc
-        canvas.paste(tile, box[:2])
-        label = cam[len('CAM_'):]
-        tw = draw.textlength(label, font=small)
-        draw.rectangle((box[0] + 2, box[1] + 2, box[0] + 8 + tw, box[1] + 17), fill=(0, 0, 0))
-        draw.text((box[0] + 5, box[1] + 3), label, fill=(255, 255, 255), font=small)
-    half = boxes['pred_3d'][2]
-    _title(draw, boxes['title_3d'], '3D: prediction', font)
-    draw.text((half + 6, boxes['title_3d'][1] + 3), '3D: ground truth', fill=(255, 255, 255),
-              font=font)
-    p3 = boxes['pred_3d']
-    if renderer is None or (renderer.width, renderer.height) != (p3[2] - p3[0], p3[3] - p3[1]):
-        renderer = VoxelRenderer(p3[2] - p3[0], p3[3] - p3[1])
-    canvas.paste(Image.fromarray(renderer.render(pred)), boxes['pred_3d'][:2])
-    canvas.paste(Image.fromarray(renderer.render(gt)), boxes['gt_3d'][:2])
-    _title(draw, boxes['title_bev'], 'BEV: prediction', font)
-    draw.text((half + 6, boxes['title_bev'][1] + 3), 'BEV: ground truth',
-              fill=(255, 255, 255), font=font)
-    _paste_bev(canvas, draw, boxes['pred_bev'], pred)
-    _paste_bev(canvas, draw, boxes['gt_bev'], gt)
-    for key in ('pred_3d', 'gt_3d', 'pred_bev', 'gt_bev'):  # the same frame on each panel
-        left, top, right, bottom = boxes[key]
-        draw.rectangle((left, top, right - 1, bottom - 1), outline=(40, 40, 40))
-    lg = boxes['legend']
-    col_w = width // LEGEND_COLS
-    for label, name in enumerate(OCC3D_CLASS_NAMES[:FREE_LABEL]):
-        x = lg[0] + 4 + (label % LEGEND_COLS) * col_w
-        y = lg[1] + 4 + (label // LEGEND_COLS) * LEGEND_ROW_H
-        draw.rectangle((x, y + 2, x + 14, y + 16), fill=tuple(int(c) for c in PALETTE[label]),
-                       outline=(60, 60, 60))
-        draw.text((x + 19, y + 3), name, fill=(0, 0, 0), font=small)
-    return canvas
-
-
-def save_png_atomic(image, path):
-    """Writes ``image`` to ``path`` through a temporary file + rename."""
-    with atomic_path(path, suffix='.png') as tmp:
-        image.save(tmp, format='PNG')
+PROG = 'viz_prediction: error:'
 
 
 def build_parser():
@@ -323,17 +90,28 @@ def build_parser():
                        help='override config entries')
     saved = parser.add_argument_group('or draw saved predictions')
     saved.add_argument('--data-root', help='nuScenes / toy data root')
-    saved.add_argument('--pred-dir', help='folder of <sample_token>.npz')
+    saved.add_argument('--pred-dir', help='folder of <sample_token>.npz (key pred, uint8 '
+                                          '[200, 200, 16], as val.py --save-pred writes)')
     saved.add_argument('--ann-file', default='nuscenes_infos_val_sweep.pkl',
                        help='info pickle (relative to --data-root unless absolute)')
-    parser.add_argument('--viz-dir', required=True, help='output folder of <sample_token>.png')
+    parser.add_argument('--viz-dir', required=True,
+                        help='output folder of <sample_token>.png (or .html, <scene>.html)')
     parser.add_argument('--num', '--num-samples', dest='num', type=int, default=10,
                         help='draw the first NUM keyframes that have a prediction (default 10); '
                              'under torchrun spell it --num-samples (torchrun reads --num as '
                              'its own --numa-binding)')
+    parser.add_argument('--sample', nargs='+', metavar='TOKEN',
+                        help='draw these keyframes instead of the first NUM')
     parser.add_argument('--width', type=int, default=1200,
                         help=f'PNG width in px, >= {MIN_WIDTH} (default 1200 -> 1200 x 1628); '
                              'height as below')
+    pages = parser.add_argument_group('interactive pages')
+    pages.add_argument('--html', action='store_true',
+                       help='write one self-contained HTML page per keyframe instead of PNGs')
+    pages.add_argument('--scene', nargs='+', metavar='NAME',
+                       help='with --html: one page per scene, a frame slider over its keyframes')
+    pages.add_argument('--image-width', type=int, default=page.IMAGE_WIDTH,
+                       help=f'camera image width in the page, px (default {page.IMAGE_WIDTH})')
     parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
     return parser
 
@@ -354,20 +132,12 @@ def rank_and_world_size():
     return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
 
 
-def predict_with_model(args, prog):
-    """Runs ``args.config`` with ``args.weights`` on this rank's share (samples r, r + N,
-    ... of :func:`rank_and_world_size`) of the first ``args.num`` samples of its test
-    dataset.
-
-    Returns:
-        tuple: data root, info file (the dataset's) and ``{sample_token: uint8 labels}``.
-    """
+def build_model_runner(args):
+    """mmengine's Runner for ``args.config`` with ``args.weights`` loaded (strictly unless
+    ``--non-strict``) and its test dataloader."""
     import types
 
-    import torch
     from mmengine.runner import Runner
-    from torch.utils.data import DataLoader, Subset
-    from tqdm import tqdm
 
     from engine.runtime import prepare_config, require_checkpoint, require_data_roots
     from engine.weights import WeightsMismatchError, load_weights
@@ -376,99 +146,243 @@ def predict_with_model(args, prog):
                                                cfg_options=args.cfg_options))
     require_checkpoint(args.weights)
     if 'test_dataloader' not in cfg:
-        raise SystemExit(f'{prog} {args.config} defines no test_dataloader')
+        raise SystemExit(f'{PROG} {args.config} defines no test_dataloader')
     require_data_roots(cfg, ('test_dataloader',))
     cfg.load_from = None  # loaded below: no test loop runs, only the model on N samples
     runner = Runner.from_cfg(cfg)
     try:
         load_weights(runner.model, args.weights, strict=not args.non_strict)
     except WeightsMismatchError as exc:
-        raise SystemExit(f'{prog} {exc}')
-    loader = runner.build_dataloader(cfg.test_dataloader)
-    dataset = loader.dataset
-    rank, world_size = rank_and_world_size()
-    mine = list(range(min(args.num, len(dataset))))[rank::world_size]
-    # This rank's samples only, in order (the config's sampler would split all of them).
-    subset = DataLoader(Subset(dataset, mine), batch_size=1, shuffle=False,
+        raise SystemExit(f'{PROG} {exc}')
+    return runner, runner.build_dataloader(cfg.test_dataloader)
+
+
+def predict_with_model(runner, loader, indices, progress):
+    """The model's labels on samples ``indices`` of the test dataset, in order.
+
+    Returns:
+        dict: sample token -> uint8 [200, 200, 16] labels (17 = free).
+    """
+    import torch
+    from torch.utils.data import DataLoader, Subset
+    from tqdm import tqdm
+
+    # These samples only, in order (the config's sampler would split all of them).
+    subset = DataLoader(Subset(loader.dataset, indices), batch_size=1, shuffle=False,
                         num_workers=0, collate_fn=loader.collate_fn)
     runner.model.eval()
     preds = {}
-    with torch.no_grad(), tqdm(total=len(mine), desc='predict', unit='sample',
-                               disable=args.no_progress or rank > 0) as bar:
+    with torch.no_grad(), tqdm(total=len(indices), desc='predict', unit='sample',
+                               disable=not progress) as bar:
         for batch in subset:
             for sample in runner.model.test_step(batch):
                 pred = sample.get('pred_occ_sem')
                 if isinstance(pred, torch.Tensor):
                     pred = pred.cpu().numpy()
-                preds[sample.get('sample_token')] = np.asarray(pred, dtype=np.uint8)
+                preds[sample.get('sample_token')] = np.asarray(pred)
                 bar.update(1)
-    return dataset.data_root, dataset.ann_file, preds
+    return preds
+
+
+def checked_labels(pred, where):
+    """A prediction as uint8 [200, 200, 16] labels, or one line naming ``where``.
+
+    Raises:
+        DataFileError: another shape, a non-integer dtype, or a label outside [0, 17].
+    """
+    pred = np.asarray(pred)
+    if pred.shape != GRID_SHAPE:
+        raise DataFileError(where, f'prediction: shape {pred.shape}, expected {GRID_SHAPE}')
+    if not np.issubdtype(pred.dtype, np.integer):
+        raise DataFileError(where, f'prediction: dtype {pred.dtype}, expected integer labels')
+    if pred.min() < 0 or pred.max() > FREE_LABEL:
+        raise DataFileError(where, f'prediction: labels must lie in [0, {FREE_LABEL}], found '
+                                   f'[{pred.min()}, {pred.max()}]')
+    return pred.astype(np.uint8)
+
+
+def sample_metrics(pred, gt, mask_camera, origins):
+    """RayIoU (RayIoU@1/2/4, fractions) and camera-mask mIoU (percent) of one keyframe, by
+    the evaluation's definitions (``evaluation.prediction_folder.evaluate`` on one sample).
+
+    Args:
+        pred, gt: uint8 [200, 200, 16] labels (17 = free); ``mask_camera`` 0/1, same shape.
+        origins: float [T, 3] RayIoU ray origins in the keyframe's ego frame, metres.
+    """
+    from evaluation.old_metrics import Metric_mIoU
+    from evaluation.ray_metrics import cast_pred_and_gt, rayiou_counts, rayiou_from_counts
+
+    ray = rayiou_from_counts(rayiou_counts(*cast_pred_and_gt(pred, gt, origins)),
+                             verbose=False)
+    miou = Metric_mIoU(len(OCC3D_CLASS_NAMES), use_image_mask=True)
+    miou.add_batch(pred, gt, None, mask_camera)
+    return dict({key: ray[key] for key in page.METRIC_KEYS if key != 'mIoU'},
+                mIoU=miou.count_miou(verbose=False))
+
+
+def scenes_of(infos):
+    """``{scene_name: [info, ...]}``, keyframes in file (time) order."""
+    scenes = {}
+    for info in infos:
+        scenes.setdefault(info.get('scene_name', ''), []).append(info)
+    return scenes
+
+
+def choose(args, infos, has_prediction, source, ann_file):
+    """What to draw: a list of units, each a list of infos (one keyframe, or a scene's
+    keyframes with a prediction, time order), before the split over the ranks."""
+    if args.scene:
+        scenes = scenes_of(infos)
+        units = []
+        for name in args.scene:
+            if name not in scenes:
+                close = difflib.get_close_matches(name, list(scenes), n=1)
+                hint = (f'did you mean {close[0]!r}?' if close else
+                        f'it has {", ".join(sorted(scenes)[:5])}'
+                        + (' ...' if len(scenes) > 5 else ''))
+                raise SystemExit(f'{PROG} unknown scene {name!r}: not in {ann_file!r} ({hint})')
+            frames = [info for info in scenes[name] if has_prediction(info['token'])]
+            if not frames:
+                raise SystemExit(f'{PROG} no prediction of {source} for a keyframe of scene '
+                                 f'{name!r} (expected <sample_token>.npz)')
+            units.append(frames)
+        return units
+    if args.sample:
+        by_token = {info['token']: info for info in infos}
+        for token in args.sample:
+            if token not in by_token:
+                raise SystemExit(f'{PROG} unknown sample token {token!r}: not a keyframe of '
+                                 f'{ann_file!r}')
+            if not has_prediction(token):
+                raise SystemExit(f'{PROG} no prediction of {source} for sample {token!r}')
+        return [[by_token[token]] for token in args.sample]
+    chosen = [[info] for info in infos if has_prediction(info['token'])][:args.num]
+    if not chosen:
+        raise SystemExit(f'{PROG} no prediction of {source} matches a keyframe of '
+                         f'{ann_file!r} (expected <sample_token>.npz)')
+    return chosen
+
+
+def load_ground_truth(data_root, info):
+    """``(semantics, mask_camera)`` uint8 grids of the keyframe, or None when its info
+    names no ``occ_path`` (e.g. a test split)."""
+    if not info.get('occ_path'):
+        return None
+    gt = load_npz_grids(os.path.join(data_root, info['occ_path']),
+                        ['semantics', 'mask_camera'], 'ground truth')
+    return gt['semantics'], gt['mask_camera']
 
 
 def main(argv=None):
-    """Command line entry; returns the list of PNG paths written."""
-    from tqdm import tqdm
-
+    """Command line entry; returns the list of PNG / HTML paths written."""
     args = build_parser().parse_args(argv)
-    prog = 'viz_prediction: error:'
     if args.num < 1:
-        raise SystemExit(f'{prog} --num must be at least 1, got {args.num}')
+        raise SystemExit(f'{PROG} --num must be at least 1, got {args.num}')
     if args.width < MIN_WIDTH:
-        raise SystemExit(f'{prog} --width must be at least {MIN_WIDTH}, got {args.width}')
+        raise SystemExit(f'{PROG} --width must be at least {MIN_WIDTH}, got {args.width}')
+    if args.image_width < 1:
+        raise SystemExit(f'{PROG} --image-width must be at least 1, got {args.image_width}')
+    if args.scene and not args.html:
+        raise SystemExit(f'{PROG} --scene writes scene pages: add --html')
+    if args.scene and args.sample:
+        raise SystemExit(f'{PROG} give --scene or --sample, not both')
     rank, world_size = rank_and_world_size()
+    progress = not args.no_progress and rank == 0
     if args.config or args.weights:
         if not (args.config and args.weights):
-            raise SystemExit(f'{prog} --config and --weights go together')
-        data_root, ann_file, preds = predict_with_model(args, prog)
-        source = f'the model of {args.config}'
-        load_pred = preds.__getitem__
-        shared = False  # each rank predicted its own share
+            raise SystemExit(f'{PROG} --config and --weights go together')
+        runner, loader = build_model_runner(args)
+        data_root, ann_file = loader.dataset.data_root, loader.dataset.ann_file
+        source, title_source = f'the model of {args.config}', os.path.basename(args.config)
+        saved = None
     else:
         if not (args.data_root and args.pred_dir):
-            raise SystemExit(f'{prog} give --config and --weights, or --data-root and '
+            raise SystemExit(f'{PROG} give --config and --weights, or --data-root and '
                              f'--pred-dir')
         data_root = args.data_root
         if not os.path.isdir(data_root):
-            raise SystemExit(f'{prog} data root not found: {data_root!r}')
+            raise SystemExit(f'{PROG} data root not found: {data_root!r}')
         ann_file = args.ann_file if os.path.isabs(args.ann_file) else os.path.join(
             data_root, args.ann_file)
         try:
-            preds = index_predictions(args.pred_dir)
+            saved = index_predictions(args.pred_dir)
         except (FileNotFoundError, DataFileError) as exc:
-            raise SystemExit(f'{prog} {exc}')
+            raise SystemExit(f'{PROG} {exc}')
         source = f'{args.pred_dir!r}'
-        shared = True
-        load_pred = lambda token: load_npz_grids(  # noqa: E731
-            preds[token], ['pred'], 'prediction')['pred']
+        title_source = os.path.basename(os.path.normpath(args.pred_dir))
     try:
         infos = load_info_file(ann_file, data_root)[1]
     except (FileNotFoundError, DataFileError) as exc:
-        raise SystemExit(f'{prog} {exc}')
-    chosen = [info for info in infos if info['token'] in preds][:args.num]
-    if not chosen and (shared or world_size == 1):
-        raise SystemExit(f'{prog} no prediction of {source} matches a keyframe of '
-                         f'{ann_file!r} (expected <sample_token>.npz)')
-    if shared:
-        chosen = chosen[rank::world_size]
+        raise SystemExit(f'{PROG} {exc}')
+    has_prediction = (lambda token: True) if saved is None else saved.__contains__
+    units = choose(args, infos, has_prediction, source, ann_file)[rank::world_size]
+    if saved is None:  # the model predicts this rank's share only
+        position = {info['token']: n for n, info in enumerate(infos)}
+        preds = predict_with_model(runner, loader, [position[info['token']] for unit in units
+                                                    for info in unit], progress)
+        load_pred = lambda token: checked_labels(preds[token], token)  # noqa: E731
+    else:
+        load_pred = lambda token: checked_labels(load_npz_grids(  # noqa: E731
+            saved[token], ['pred'], 'prediction')['pred'], saved[token])
     os.makedirs(args.viz_dir, exist_ok=True)
-    boxes = layout(args.width)
-    p3 = boxes['pred_3d']
+    if args.html:
+        written = _write_pages(args, units, infos, data_root, load_pred, title_source, progress)
+        what = f'{len(written)} pages'
+    else:
+        written = _write_figures(args, units, data_root, load_pred, progress)
+        boxes = layout(args.width)
+        what = f'{len(written)} figures ({boxes["size"][0]} x {boxes["size"][1]} px)'
+    who = f'rank {rank}: ' if world_size > 1 else ''
+    print(f'{who}wrote {what} to {args.viz_dir}')
+    return written
+
+
+def _write_figures(args, units, data_root, load_pred, progress):
+    from tqdm import tqdm
+
+    p3 = layout(args.width)['pred_3d']
     renderer = VoxelRenderer(p3[2] - p3[0], p3[3] - p3[1])
     written = []
-    for info in tqdm(chosen, desc='viz', unit='sample', disable=args.no_progress or rank > 0):
+    for (info,) in tqdm(units, desc='viz', unit='sample', disable=not progress):
         try:
             pred = load_pred(info['token'])
             gt = load_npz_grids(os.path.join(data_root, info['occ_path']),
                                 ['semantics'], 'ground truth')['semantics']
             image = draw_sample(data_root, info, pred, gt, args.width, renderer)
         except (FileNotFoundError, DataFileError) as exc:
-            raise SystemExit(f'{prog} {exc}')
+            raise SystemExit(f'{PROG} {exc}')
         path = os.path.join(args.viz_dir, info['token'] + '.png')
         save_png_atomic(image, path)
         written.append(path)
-    who = f'rank {rank}: ' if world_size > 1 else ''
-    print(f'{who}wrote {len(written)} figures ({boxes["size"][0]} x {boxes["size"][1]} px) '
-          f'to {args.viz_dir}')
+    return written
+
+
+def _write_pages(args, units, infos, data_root, load_pred, title_source, progress):
+    from tqdm import tqdm
+
+    from core.ego_pose import ray_origins_of_infos
+
+    scenes = scenes_of(infos)
+    origins = ray_origins_of_infos(infos)
+    written = []
+    for unit in tqdm(units, desc='viz', unit='page', disable=not progress):
+        frames = []
+        try:
+            for info in unit:
+                pred = load_pred(info['token'])
+                gt = load_ground_truth(data_root, info)
+                metrics = None if gt is None else sample_metrics(pred, *gt, origins[info['token']])
+                frames.append(page.frame_data(
+                    data_root, info, pred, None if gt is None else gt[0], metrics,
+                    scenes[info.get('scene_name', '')], args.image_width))
+        except (FileNotFoundError, DataFileError) as exc:
+            raise SystemExit(f'{PROG} {exc}')
+        name = unit[0].get('scene_name', '') if args.scene else unit[0]['token']
+        title = f'GD-OCC · {title_source} · ' + (f'scene {name}' if args.scene else
+                                                 f'sample {name}')
+        path = os.path.join(args.viz_dir, name + '.html')
+        page.write_page(path, page.page_html(title, frames))
+        written.append(path)
     return written
 
 

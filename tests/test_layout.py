@@ -1,13 +1,14 @@
 """The dependency rule of docs/layout.md, read from the import statements of every module:
-core <- ops <- loaders / models / evaluation <- engine <- entry points and tools, and the toy
-world generator apart from all of them; no tool imports another."""
+core <- ops <- loaders / models / evaluation / visualization <- engine <- entry points and tools,
+and the toy world generator apart from all of them; no tool imports another."""
 import ast
 import os
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACKAGES = ('core', 'models', 'loaders', 'evaluation', 'engine', 'toy_nuscenes', 'tools')
+PACKAGES = ('core', 'models', 'loaders', 'evaluation', 'visualization', 'engine', 'toy_nuscenes',
+            'tools')
 # The rooms each room may import (itself included). The compiled extension models._C is
 # part of the ops.
 MAY_IMPORT = {
@@ -16,10 +17,12 @@ MAY_IMPORT = {
     'loaders': {'core', 'ops', 'loaders'},
     'models': {'core', 'ops', 'models'},
     'evaluation': {'core', 'ops', 'evaluation'},
-    'engine': {'core', 'ops', 'loaders', 'models', 'evaluation', 'engine'},
+    'visualization': {'core', 'ops', 'visualization'},
+    'engine': {'core', 'ops', 'loaders', 'models', 'evaluation', 'visualization', 'engine'},
     'toy_nuscenes': {'toy_nuscenes'},
     # What a tool shares lives in a room; a script's own code is its own.
-    'tools': {'core', 'ops', 'loaders', 'models', 'evaluation', 'engine', 'toy_nuscenes'},
+    'tools': {'core', 'ops', 'loaders', 'models', 'evaluation', 'visualization', 'engine',
+              'toy_nuscenes'},
 }
 
 
@@ -82,6 +85,15 @@ def test_the_rule_catches_an_upward_import(tmp_path, source, expected):
     (tmp_path / 'evaluation').mkdir()
     (tmp_path / 'evaluation' / 'bad.py').write_text(source)
     assert violations(str(tmp_path)) == expected
+
+
+def test_the_renderers_stand_beside_the_evaluation(tmp_path):
+    (tmp_path / 'visualization').mkdir()
+    (tmp_path / 'visualization' / 'bad.py').write_text(
+        'from core.occ3d import GRID_SHAPE\nfrom models.ops import ray_cast\n'
+        'from evaluation.ray_metrics import main_rayiou\n')
+    assert violations(str(tmp_path)) == [
+        'visualization.bad imports evaluation.ray_metrics.main_rayiou']
 
 
 def test_a_tool_importing_another_tool_breaks_the_rule(tmp_path):

@@ -1,6 +1,7 @@
 """viz_prediction.py: figures of saved predictions on the toy world, and its one-line errors."""
 import os
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -144,17 +145,139 @@ def test_ranks_split_the_model_samples(small_gdocc_config, gdocc_weights, toy_ro
 
 
 @pytest.mark.torchrun
-def test_torchrun_two_processes_write_the_figures_of_one(toy_root, tmp_path):
+@pytest.mark.parametrize('kind, extra', [('figures', ()), ('pages', ('--html',))])
+def test_torchrun_two_processes_write_the_outputs_of_one(toy_root, tmp_path, kind, extra):
     import subprocess
     import sys
 
     _write_preds(toy_root, tmp_path / 'preds')
-    one = _run(toy_root, tmp_path / 'preds', tmp_path / 'one', num=3)
+    one = _run(toy_root, tmp_path / 'preds', tmp_path / 'one', num=3, extra=extra)
     result = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
          viz_prediction.__file__, '--data-root', toy_root, '--pred-dir', str(tmp_path / 'preds'),
          '--viz-dir', str(tmp_path / 'two'), '--num-samples', '3', '--width', str(WIDTH),
-         '--no-progress'], capture_output=True, text=True, timeout=300)
+         '--no-progress', *extra], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert 'rank 0: wrote 2 figures' in result.stdout and 'rank 1: wrote 1 figures' in result.stdout
+    assert f'rank 0: wrote 2 {kind}' in result.stdout
+    assert f'rank 1: wrote 1 {kind}' in result.stdout
     assert sorted(os.listdir(tmp_path / 'two')) == sorted(os.path.basename(p) for p in one)
+    for path in one:
+        with open(path, 'rb') as a, open(tmp_path / 'two' / os.path.basename(path), 'rb') as b:
+            assert a.read() == b.read()
+
+
+def _page_data(path):
+    from tests.visualization.test_page import page_data
+
+    with open(path, encoding='utf-8') as f:
+        return page_data(f.read())
+
+
+def _val_scene(toy_root):
+    return _val_infos(toy_root)[0]['scene_name']
+
+
+def test_html_pages_of_saved_predictions_are_byte_identical(toy_root, tmp_path):
+    tokens = _write_preds(toy_root, tmp_path / 'preds')
+    written = _run(toy_root, tmp_path / 'preds', tmp_path / 'a', num=2, extra=('--html',))
+    assert written == [str(tmp_path / 'a' / f'{t}.html') for t in tokens[:2]]
+    assert sorted(os.listdir(tmp_path / 'a')) == sorted(f'{t}.html' for t in tokens[:2])
+    again = _run(toy_root, tmp_path / 'preds', tmp_path / 'b', num=2, extra=('--html',))
+    for first, second in zip(written, again):
+        with open(first, 'rb') as a, open(second, 'rb') as b:
+            assert a.read() == b.read()
+    data = _page_data(written[0])
+    (frame,) = data['frames']
+    assert frame['token'] == tokens[0] and frame['scene'] == _val_scene(toy_root)
+    # the ground truth as prediction scores perfectly
+    assert frame['metrics'] == {'RayIoU': 1.0, 'RayIoU@1': 1.0, 'RayIoU@2': 1.0,
+                                'RayIoU@4': 1.0, 'mIoU': 100.0}
+    assert frame['pred'] == frame['gt'] and len(frame['cameras']) == 6
+    assert len(frame['path']) == len(tokens)  # the scene's keyframes, all within 40 m here
+
+
+def test_html_scene_page_and_sample_selection(toy_root, tmp_path):
+    tokens = _write_preds(toy_root, tmp_path / 'preds')
+    scene = _val_scene(toy_root)
+    (path,) = _run(toy_root, tmp_path / 'preds', tmp_path / 'scene', num=1,
+                   extra=('--html', '--scene', scene))
+    assert path == str(tmp_path / 'scene' / f'{scene}.html')
+    assert [f['token'] for f in _page_data(path)['frames']] == tokens  # time order, all
+    picked = _run(toy_root, tmp_path / 'preds', tmp_path / 'picked', num=1,
+                  extra=('--html', '--sample', tokens[2], tokens[0]))
+    assert [os.path.basename(p) for p in picked] == [f'{tokens[2]}.html', f'{tokens[0]}.html']
+
+
+def _fails_without_output(toy_root, pred_dir, viz, match, extra=()):
+    with pytest.raises(SystemExit, match=match) as failure:
+        _run(toy_root, pred_dir, viz, 1, extra=('--html', *extra))
+    assert '\n' not in str(failure.value)  # one line
+    assert not viz.exists() or not os.listdir(viz)  # no page, no temporary file
+
+
+@pytest.mark.parametrize('bad, match', [
+    (np.zeros((200, 200, 15), np.uint8), r'prediction: pred has shape \(200, 200, 15\)'),
+    (np.zeros(GRID_SHAPE, np.float32), 'prediction: dtype float32, expected integer labels'),
+    (np.full(GRID_SHAPE, 18, np.int64), r'labels must lie in \[0, 17\], found \[18, 18\]'),
+])
+def test_html_bad_prediction_is_one_line_and_no_page(toy_root, tmp_path, bad, match):
+    tokens = _write_preds(toy_root, tmp_path / 'preds')
+    np.savez(tmp_path / 'preds' / f'{tokens[0]}.npz', pred=bad)
+    _fails_without_output(toy_root, tmp_path / 'preds', tmp_path / 'viz', match)
+    # a scene page checks every keyframe before writing
+    _fails_without_output(toy_root, tmp_path / 'preds', tmp_path / 'viz', match,
+                          ('--scene', _val_scene(toy_root)))
+
+
+def test_html_bad_input_is_one_line_and_no_page(toy_root, tmp_path):
+    tokens = _write_preds(toy_root, tmp_path / 'preds')
+    viz = tmp_path / 'viz'
+    _fails_without_output(toy_root, tmp_path / 'preds', viz, "unknown sample token 'nope'",
+                          ('--sample', 'nope'))
+    _fails_without_output(toy_root, tmp_path / 'preds', viz, "unknown scene 'scene-9999'",
+                          ('--scene', 'scene-9999'))
+    with pytest.raises(SystemExit, match='--scene writes scene pages: add --html'):
+        _run(toy_root, tmp_path / 'preds', viz, 1, extra=('--scene', _val_scene(toy_root)))
+    # a missing camera image of the first keyframe, in a copy of the world
+    import shutil
+
+    world = tmp_path / 'world'
+    shutil.copytree(toy_root, world, ignore=shutil.ignore_patterns('sweeps', 'occ3d'))
+    os.symlink(os.path.join(toy_root, 'occ3d'), world / 'occ3d')
+    image = world / _val_infos(toy_root)[0]['cams']['CAM_BACK']['data_path']
+    image.unlink()
+    with pytest.raises(SystemExit, match='camera image not found: .*' + re.escape(image.name)) \
+            as failure:
+        _run(str(world), tmp_path / 'preds', viz, 1, extra=('--html', '--sample', tokens[0]))
+    assert '\n' not in str(failure.value)
+    assert not viz.exists() or not os.listdir(viz)
+
+
+def test_html_ranks_split_the_pages(toy_root, tmp_path, monkeypatch):
+    _write_preds(toy_root, tmp_path / 'preds')
+    one = _run(toy_root, tmp_path / 'preds', tmp_path / 'one', num=3, extra=('--html',))
+    shares = []
+    for rank in (0, 1):
+        monkeypatch.setenv('RANK', str(rank))
+        monkeypatch.setenv('WORLD_SIZE', '2')
+        shares.append(_run(toy_root, tmp_path / 'preds', tmp_path / 'two', num=3,
+                           extra=('--html',)))
+        # scenes are split too: the one val scene goes to rank 0
+        scenes = _run(toy_root, tmp_path / 'preds', tmp_path / f'scene_{rank}', num=1,
+                      extra=('--html', '--scene', _val_scene(toy_root)))
+        assert len(scenes) == (1 if rank == 0 else 0)
+    assert [os.path.basename(p) for p in shares[0]] == [os.path.basename(p) for p in one[0::2]]
+    assert [os.path.basename(p) for p in shares[1]] == [os.path.basename(p) for p in one[1::2]]
+    for path in one:
+        with open(path, 'rb') as a, open(tmp_path / 'two' / os.path.basename(path), 'rb') as b:
+            assert a.read() == b.read()
+
+
+def test_html_page_of_the_model(small_gdocc_config, gdocc_weights, toy_root, tmp_path):
+    (path,) = viz_prediction.main([
+        '--config', small_gdocc_config, '--weights', str(gdocc_weights), '--viz-dir',
+        str(tmp_path / 'viz'), '--num', '1', '--html', '--no-progress',
+        '--work-dir', str(tmp_path / 'work')])
+    (frame,) = _page_data(path)['frames']
+    assert frame['token'] == _val_infos(toy_root)[0]['token']
+    assert set(frame['metrics']) == {'RayIoU', 'RayIoU@1', 'RayIoU@2', 'RayIoU@4', 'mIoU'}

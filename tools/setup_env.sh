@@ -53,3 +53,17 @@ if ! ldconfig -p 2>/dev/null | grep -q libturbojpeg; then
     echo "[setup] warning: libturbojpeg not found and no apt-get; JPEG decoding falls back to OpenCV"
   fi
 fi
+
+# viz_prediction.py --html pages are tested in headless Chromium (Debian's package); the
+# page tests are skipped without it, and fail under CI=true.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo "sudo -n")
+    echo "[setup] installing chromium (system package, for the page tests)"
+    ($SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || \
+      ($SUDO apt-get update -qq >/dev/null 2>&1 && $SUDO apt-get install -y -qq chromium >/dev/null 2>&1)) \
+      || echo "[setup] warning: could not install chromium; the page tests will be skipped"
+  else
+    echo "[setup] warning: chromium not found and no apt-get; the page tests will be skipped"
+  fi
+fi
