@@ -72,8 +72,8 @@ def test_overfitting_one_sample_learns_a_non_trivial_grid(toy_root):
     learned = main_rayiou([pred], [gt], [origins], verbose=False)['RayIoU']
     all_free = main_rayiou([np.full_like(gt, FREE)], [gt], [origins], verbose=False)['RayIoU']
     assert all_free == 0.0
-    # Measured on the LiDAR-built toy labels (2026-12-04, free_threshold 0.1 of the toy config):
-    # 0.323 / 0.409 / 0.352 for seeds 0 / 1 / 2 after 120 steps (60 steps left 0.058 / 0.101 / 0.100 for
-    # seeds 0 / 1 / 2: surfaces only, the grid is harder to fit than the old solid boxes). An
+    # Measured on the LiDAR-built toy labels (2026-12-04, free_threshold 0.1 of the toy
+    # config): 0.323 / 0.409 / 0.352 for seeds 0 / 1 / 2 after 120 steps (60 steps left
+    # 0.058 / 0.101 / 0.100: surfaces only are harder to fit than the old solid boxes). An
     # all-free grid scores 0; the bound sits at half the lowest measurement.
     assert learned > 0.15, learned
