@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from models.layers import AdaptiveMixing, DistanceBiasedSelfAttention
+from models.layers.distance_attention import pairwise_distance
 
 
 def test_adaptive_mixing_is_a_residual_that_depends_on_every_sample():
@@ -39,10 +40,24 @@ def test_dense_attention_equals_the_formula():
     x, centres, coords = _voxels()
     q, k, v = attention.qkv(x).view(1, 30, 3, 2, 8).permute(2, 0, 3, 1, 4)
     tau = attention.gen_tau(x).transpose(1, 2)                       # [B, H, K]
-    dist = torch.cdist(centres[..., :2], centres[..., :2])
+    dist = (centres[:, :, None, :2] - centres[:, None, :, :2]).norm(dim=-1)
     weights = (q @ k.transpose(-1, -2) / 8 ** 0.5 - tau[..., None] * dist[:, None]).softmax(-1)
     expected = x + attention.proj((weights @ v).transpose(1, 2).reshape(1, 30, 16))
     assert torch.allclose(attention(x, centres, coords), expected, atol=1e-5)
+
+
+def test_pairwise_distance_is_exact_far_from_the_origin():
+    """Voxel centres of the Occ3D range: float32 distances agree with float64 ones to
+    rounding, and a voxel is at distance 0 from itself. The control shows why cdist was
+    replaced: its default float32 path is centimetres off on the same points."""
+    gen = torch.Generator().manual_seed(0)
+    centres = (torch.randint(0, 200, (2, 500, 2), generator=gen) + 0.5) * 0.4 - 40
+    exact = (centres.double()[:, :, None] - centres.double()[:, None]).norm(dim=-1)
+    dist = pairwise_distance(centres)
+    assert dist.dtype == torch.float32
+    assert (dist.double() - exact).abs().max() < 3e-5  # float32 rounding at ~100 m
+    assert (dist.diagonal(dim1=1, dim2=2) == 0).all()
+    assert (torch.cdist(centres, centres).double() - exact).abs().max() > 1e-3
 
 
 def test_a_steep_distance_bias_makes_voxels_attend_to_themselves():
