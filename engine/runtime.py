@@ -216,6 +216,20 @@ def debugging(debug=False):
     return debug or os.environ.get(DEBUG_ENV, '') not in ('', '0')
 
 
+def _peer_failure_line(exc):
+    """One line for a collective that failed because another process of the job stopped
+    (gloo: "Connection closed by peer"): that process has printed its own error; None for
+    other errors or outside a process group of several processes."""
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return None
+    text = str(exc)
+    if not (isinstance(exc, dist.DistError) or 'closed by peer' in text):
+        return None
+    return (f'rank {dist.get_rank()}: another process of the job stopped (its error is above); '
+            f'{text.splitlines()[0][:200]}')
+
+
 def _data_error_line(exc):
     """``(message, path)`` of a data-file error: a ``DataFileError`` / ``FileNotFoundError``
     raised in this process, or one a dataloader worker raised (torch passes it on as another
@@ -293,5 +307,8 @@ def one_line_errors(cfg, debug=False):
             sample = _sample_of_file(cfg, path) if path else None
             message += f' [{sample}]' if sample else ''
         if message is None:
-            raise
+            peer = _peer_failure_line(exc)
+            if peer is None:
+                raise
+            fail(peer)
         fail(f'{message} (--debug shows the traceback)')
