@@ -25,7 +25,7 @@ from core.grid_io import load_npz_grids
 from core.infos import load_info_file
 from evaluation.ray_metrics import main_rayiou
 from toy_nuscenes.config import FREE, WorldConfig
-from toy_nuscenes.dataset import STAMP_FILE, Options, frame_times, scene_world, world_times
+from toy_nuscenes.dataset import STAMP_FILE, Options, keyframe_frames, scene_world
 from toy_nuscenes.occupancy import solid_semantics
 
 
@@ -47,8 +47,7 @@ def main(argv=None):
                    frames_per_scene=stamp['frames_per_scene'], sweeps=stamp['sweeps'],
                    seed=stamp['seed'])
     cfg = WorldConfig()
-    _, cam_frames, _ = world_times(cfg, opts)
-    keyframes = cam_frames[frame_times(cfg, opts.frames_per_scene, opts.sweeps)[1] >= 0]
+    keyframes = keyframe_frames(cfg, opts)
     origins = ray_origins_of_infos(infos)
     by_scene = {}
     for info in infos:

@@ -151,6 +151,11 @@ def world_times(cfg, opts):
             np.searchsorted(times_us, lidar_us.astype(np.int64)))
 
 
+def keyframe_frames(cfg, opts):
+    """int64 [K]: the index into ``world_times`` of every keyframe, in order."""
+    return world_times(cfg, opts)[1][frame_times(cfg, opts.frames_per_scene, opts.sweeps)[1] >= 0]
+
+
 def scene_world(cfg, opts, si):
     """The ``World`` of scene ``si`` (0-based) of a dataset made with ``opts`` (``Options``)
     and ``cfg`` (``WorldConfig``), sampled at ``world_times``."""

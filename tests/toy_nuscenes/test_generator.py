@@ -409,7 +409,7 @@ def test_rendering_matches_independent_ray_casting(nusc, tiny):
     cfg = config.WorldConfig()
     opts = gen.Options(out=None, frames_per_scene=3, sweeps=1)
     world = gen.scene_world(cfg, opts, 0)
-    keyframe_0 = gen.world_times(cfg, opts)[1][0]
+    keyframe_0 = gen.keyframe_frames(cfg, opts)[0]
     sample = nusc.get('sample', nusc.scene[0]['first_sample_token'])
     sd = nusc.get('sample_data', sample['data']['CAM_FRONT'])
     cs = nusc.get('calibrated_sensor', sd['calibrated_sensor_token'])

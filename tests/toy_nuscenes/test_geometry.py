@@ -92,8 +92,7 @@ def _render_depths(toy_root, infos, toy_options):
     cfg = C.WorldConfig()
     opts = gen.Options(out=None, frames_per_scene=toy_options['frames_per_scene'],
                        sweeps=toy_options['sweeps'])
-    _, kf_index = gen.frame_times(cfg, opts.frames_per_scene, opts.sweeps)
-    _, cam_frames, _ = gen.world_times(cfg, opts)
+    keyframes = gen.keyframe_frames(cfg, opts)
     depths = {}
     worlds = {}
     for info in infos:
@@ -102,7 +101,7 @@ def _render_depths(toy_root, infos, toy_options):
             world = gen.scene_world(cfg, opts, si)
             worlds[si] = (world, Renderer(cfg, world))
         world, renderer = worlds[si]
-        state = world.state(cam_frames[kf_index == info['frame_idx']][0])
+        state = world.state(keyframes[info['frame_idx']])
         for name, cam in info['cams'].items():
             e2g = cam['ego2global']
             ego_yaw = float(np.arctan2(e2g[1, 0], e2g[0, 0]))

@@ -12,7 +12,7 @@ import pytest
 from core.geometry import hidden_voxels
 from evaluation.ray_metrics import main_rayiou
 from toy_nuscenes import config
-from toy_nuscenes.dataset import Options, frame_times, scene_world, world_times
+from toy_nuscenes.dataset import Options, keyframe_frames, scene_world, world_times
 from toy_nuscenes.occupancy import OccupancyBuilder, solid_semantics
 from toy_nuscenes.render import cast_lidar
 from toy_nuscenes.sensors import make_cameras, make_lidar
@@ -31,8 +31,8 @@ class Scene:
         self.cfg = cfg
         opts = Options(out=None, frames_per_scene=KEYFRAMES, sweeps=1, seed=seed)
         self.world = scene_world(cfg, opts, 0)
-        _, cam_frames, lidar_frames = world_times(cfg, opts)
-        self.keyframes = cam_frames[frame_times(cfg, KEYFRAMES, 1)[1] >= 0]
+        lidar_frames = world_times(cfg, opts)[2]
+        self.keyframes = keyframe_frames(cfg, opts)
         self.lidar = make_lidar(cfg)
         rng = np.random.default_rng(0)
         self.sweeps = [(ti, cast_lidar(cfg, self.world, self.lidar, self.world.state(ti),
