@@ -3,7 +3,7 @@
 # Model: _base_/models/gdocc.py (ResNet-50 + FPN from the nuImages checkpoint, LSS + voxel
 #   queries + gated fusion on a 25 x 25 x 2 grid, SparseOcc's 3-stage sparse voxel decoder
 #   with GSVP, SparseOcc's mask head); below, what it takes from the data.
-# Schedule (SparseOcc's): AdamW, lr 5e-4 (backbone and sampling offsets x0.1), weight decay
+# Schedule (SparseOcc's): AdamW, lr 5e-4 (backbone and decoder offsets x0.1), weight decay
 #   0.01, gradient clipping at 35, 500-iteration linear warm-up, x0.2 at epoch 22 of 24,
 #   total batch 8 (8 GPUs x 1), float32 (AMP: `optim_wrapper.type='AmpOptimWrapper'`).
 #
@@ -33,9 +33,11 @@ max_epochs = 24
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=5e-4, weight_decay=0.01),
-    # The pretrained backbone and the sampling offsets move slowly (SparseOcc).
+    # The pretrained backbone and the decoder's sampling offsets move slowly. SparseOcc's
+    # key `sampling_offset` misses its head's offsets (named `offset`), which therefore
+    # train at the full rate; its checkpoints were trained so, and so are these.
     paramwise_cfg=dict(custom_keys={'img_encoder.backbone': dict(lr_mult=0.1),
-                                    'sampling_offsets': dict(lr_mult=0.1)}),
+                                    'sampling.sampling_offsets': dict(lr_mult=0.1)}),
     clip_grad=dict(max_norm=35, norm_type=2))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1.0 / 3, by_epoch=False, begin=0, end=500),

@@ -84,7 +84,8 @@ def test_paper_config_settings_and_size():
     optim = cfg.optim_wrapper
     assert optim.optimizer.lr == 5e-4 and optim.optimizer.weight_decay == 0.01
     assert optim.paramwise_cfg.custom_keys['img_encoder.backbone'].lr_mult == 0.1
-    assert optim.paramwise_cfg.custom_keys['sampling_offsets'].lr_mult == 0.1
+    # SparseOcc's x0.1 reaches the decoder's sampling offsets, not the head's.
+    assert optim.paramwise_cfg.custom_keys['sampling.sampling_offsets'].lr_mult == 0.1
     assert optim.clip_grad.max_norm == 35 and optim.type == 'OptimWrapper'
     step = cfg.param_scheduler[-1]
     assert step.milestones == [22] and step.gamma == 0.2 and cfg.max_epochs == 24
@@ -96,5 +97,8 @@ def test_paper_config_settings_and_size():
     assert model.decoder.topk_train == [4000, 16000, 64000]
     assert model.decoder.topk_test == [2000, 8000, 32000]
     assert model.loss_mask_key is None
+    slow = [n for n, _ in model.named_parameters() if 'sampling.sampling_offsets' in n]
+    assert slow and all(n.startswith('decoder.') for n in slow)
+    assert 'occ_head.layer.sampling_offsets.weight' not in slow
     # The figure the README gives.
     assert round(sum(p.numel() for p in model.parameters()) / 1e6, 2) == 85.99

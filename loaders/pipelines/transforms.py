@@ -10,7 +10,7 @@ from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 
 from core.geometry import voxel_centres, voxel_of
-from core.occ3d import FREE_LABEL, GRID_MIN, GRID_SHAPE, VOXEL_SIZE
+from core.occ3d import GRID_MIN, GRID_SHAPE, VOXEL_SIZE
 
 from .camera_geometry import image_affine_to_4x4, refresh_projections
 
@@ -171,7 +171,8 @@ class BEVAug(BaseTransform):
     the occupancy labels, their masks and instances, the ray origins and (through
     ``bev_aug``) every camera's ``ego2img = img_aug @ K @ ego2cam @ inverse(bev_aug)``.
 
-    Optional keys transformed: ``gt_occ_sem`` (outside voxels -> free), ``mask_lidar``,
+    Optional keys transformed: ``gt_occ_sem`` (outside voxels -> ``unknown_label``),
+    ``mask_lidar``,
     ``mask_camera``, ``gt_occ_inst`` (-> 0), ``ray_origins`` float [T, 3]. Updated:
     ``bev_aug`` (composed on the left of the current one) and the derived projections
     when images are loaded; added ``bev_aug_params``.
@@ -181,10 +182,14 @@ class BEVAug(BaseTransform):
         flip_y_prob (float): probability of y -> -y.
         rotation_range (sequence of 2 float): degrees about z; angles that are not
             multiples of 90 resample the labels (nearest voxel) and lose the corners.
+        unknown_label (int): label of the voxels a rotation brings in from outside the grid:
+            255 (SparseOcc's; the losses leave them out) or, e.g., 17 to call them free.
     """
-    GRID_FILL = dict(gt_occ_sem=FREE_LABEL, mask_lidar=0, mask_camera=0, gt_occ_inst=0)
 
-    def __init__(self, flip_x_prob=0.0, flip_y_prob=0.0, rotation_range=(0.0, 0.0)):
+    def __init__(self, flip_x_prob=0.0, flip_y_prob=0.0, rotation_range=(0.0, 0.0),
+                 unknown_label=255):
+        self.grid_fill = dict(gt_occ_sem=int(unknown_label), mask_lidar=0, mask_camera=0,
+                              gt_occ_inst=0)
         self.flip_x_prob = float(flip_x_prob)
         self.flip_y_prob = float(flip_y_prob)
         self.rotation_range = tuple(float(v) for v in rotation_range)
@@ -194,7 +199,7 @@ class BEVAug(BaseTransform):
                       flip_y=bool(np.random.uniform() < self.flip_y_prob),
                       rotation=float(np.random.uniform(*self.rotation_range)))
         matrix = bev_matrix(params['flip_x'], params['flip_y'], params['rotation'])
-        for key, fill in self.GRID_FILL.items():
+        for key, fill in self.grid_fill.items():
             if key in results:
                 if results[key].shape != GRID_SHAPE:
                     raise ValueError(f'BEVAug: {key} has shape {results[key].shape}, '

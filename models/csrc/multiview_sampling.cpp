@@ -116,7 +116,7 @@ inline void find_taps(const ForwardArgs<scalar_t>& args, int64_t s,
   BilinearTaps<scalar_t> taps;
   for (int l = 0; l < args.num_levels; ++l) {
     const int64_t h = args.table.height[l], w = args.table.width[l];
-    bilinear_taps(point[0], point[1], h, w, &taps);
+    bilinear_taps(point[0], point[1], h, w, args.table.align_corners, &taps);
     const scalar_t* base = args.table.data[l] + image * h * w * args.channels;
     for (int k = 0; k < 4; ++k) {
       found->weights[4 * l + k] = level_weights[l] * taps.weight[k];
@@ -169,7 +169,8 @@ GDOCC_AVX2_CLONE void sample_rows(const ForwardArgs<scalar_t>& args, int64_t s_b
 at::Tensor multiview_sampling_forward_cpu(at::TensorList features_in,
                                           const at::Tensor& points_in,
                                           const at::Tensor& view_index_in,
-                                          const at::Tensor& level_weights_in) {
+                                          const at::Tensor& level_weights_in,
+                                          bool align_corners) {
   check_multiview_sampling_inputs(features_in, points_in, view_index_in, level_weights_in);
   const auto features = contiguous_levels(features_in);
   const auto points = points_in.contiguous();
@@ -182,7 +183,7 @@ at::Tensor multiview_sampling_forward_cpu(at::TensorList features_in,
 
   AT_DISPATCH_FLOATING_TYPES(features[0].scalar_type(), "multiview_sampling_forward_cpu", [&] {
     const std::vector<scalar_t> zero_row(channels, 0);
-    const ForwardArgs<scalar_t> args{make_level_table<const scalar_t*>(features),
+    const ForwardArgs<scalar_t> args{make_level_table<const scalar_t*>(features, align_corners),
                                      num_levels,
                                      points.data_ptr<scalar_t>(),
                                      view_index.data_ptr<int64_t>(),
@@ -201,8 +202,8 @@ at::Tensor multiview_sampling_forward_cpu(at::TensorList features_in,
 
 std::tuple<std::vector<at::Tensor>, at::Tensor, at::Tensor> multiview_sampling_backward_cpu(
     const at::Tensor& grad_out_in, at::TensorList features_in, const at::Tensor& points_in,
-    const at::Tensor& view_index_in, const at::Tensor& level_weights_in, bool need_features,
-    bool need_points, bool need_weights) {
+    const at::Tensor& view_index_in, const at::Tensor& level_weights_in, bool align_corners,
+    bool need_features, bool need_points, bool need_weights) {
   check_multiview_sampling_inputs(features_in, points_in, view_index_in, level_weights_in);
   TORCH_CHECK(grad_out_in.dim() == 3 && grad_out_in.size(0) == points_in.size(0) &&
                   grad_out_in.size(1) == points_in.size(1) &&
@@ -247,7 +248,7 @@ std::tuple<std::vector<at::Tensor>, at::Tensor, at::Tensor> multiview_sampling_b
   }
 
   AT_DISPATCH_FLOATING_TYPES(features[0].scalar_type(), "multiview_sampling_backward_cpu", [&] {
-    const auto table = make_level_table<const scalar_t*>(features);
+    const auto table = make_level_table<const scalar_t*>(features, align_corners);
     LevelTable<scalar_t*> grad_table{};
     if (need_features) grad_table = make_level_table<scalar_t*>(grad_features);
     const scalar_t* g = grad_out.data_ptr<scalar_t>();
@@ -273,7 +274,7 @@ std::tuple<std::vector<at::Tensor>, at::Tensor, at::Tensor> multiview_sampling_b
           scalar_t grad_x = 0, grad_y = 0;
           for (int l = 0; l < num_levels; ++l) {
             const int64_t h = table.height[l], w = table.width[l];
-            bilinear_taps(pts[2 * s], pts[2 * s + 1], h, w, &taps);
+            bilinear_taps(pts[2 * s], pts[2 * s + 1], h, w, table.align_corners, &taps);
             const int64_t offset = image * h * w * channels;
             const scalar_t level_weight = lw[s * num_levels + l];
             // d out / d level_weight is the plain bilinear sample; d out / d (u, v) follows
@@ -298,9 +299,10 @@ std::tuple<std::vector<at::Tensor>, at::Tensor, at::Tensor> multiview_sampling_b
               d_v += taps.d_dv[k] * dot;
             }
             if (need_weights) gw[s * num_levels + l] = sampled;
-            // u = x * W - 0.5 and v = y * H - 0.5.
-            grad_x += level_weight * d_u * static_cast<scalar_t>(w);
-            grad_y += level_weight * d_v * static_cast<scalar_t>(h);
+            grad_x += level_weight * d_u *
+                      static_cast<scalar_t>(pixel_span(w, table.align_corners));
+            grad_y += level_weight * d_v *
+                      static_cast<scalar_t>(pixel_span(h, table.align_corners));
           }
           if (need_points) {
             gp[2 * s] = grad_x;
@@ -318,10 +320,11 @@ std::tuple<std::vector<at::Tensor>, at::Tensor, at::Tensor> multiview_sampling_b
 TORCH_LIBRARY_FRAGMENT(gdocc, m) {
   m.def(
       "multiview_sampling_forward(Tensor[] features, Tensor points, Tensor view_index, "
-      "Tensor level_weights) -> Tensor");
+      "Tensor level_weights, bool align_corners) -> Tensor");
   m.def(
       "multiview_sampling_backward(Tensor grad_out, Tensor[] features, Tensor points, "
-      "Tensor view_index, Tensor level_weights, bool need_features, bool need_points, "
+      "Tensor view_index, Tensor level_weights, bool align_corners, bool need_features, "
+      "bool need_points, "
       "bool need_weights) -> (Tensor[], Tensor, Tensor)");
 }
 

@@ -1,10 +1,11 @@
 // Multi-scale multi-view bilinear sampling: the geometry shared by the CPU and CUDA kernels,
 // so both pick the same pixels with the same weights.
 //
-// Conventions (those of grid_sample with align_corners=False, padding_mode='zeros'): a
-// normalised coordinate x in [0, 1] spans the image's width, pixel i's centre lies at
-// x = (i + 0.5) / W, so the pixel-unit column is u = x * W - 0.5 (rows likewise with H);
-// corners outside the image read zero.
+// Conventions (those of grid_sample with padding_mode='zeros'): a normalised coordinate x in
+// [0, 1] spans the image's width. With align_corners false, pixel i's centre lies at
+// x = (i + 0.5) / W, so the pixel-unit column is u = x * W - 0.5; with align_corners true
+// (SparseOcc's), at x = i / (W - 1), so u = x * (W - 1). Rows likewise with H; corners
+// outside the image read zero.
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -20,18 +21,22 @@ namespace gdocc {
 constexpr int kMaxSamplingLevels = 8;
 
 // A feature pyramid as the kernels see it: level l is a [BG, V, height[l], width[l], C]
-// channels-last tensor at data[l] (features, or their gradients).
+// channels-last tensor at data[l] (features, or their gradients); align_corners is the
+// pixel convention of the points that sample it.
 template <typename pointer_t>
 struct LevelTable {
   pointer_t data[kMaxSamplingLevels];
   int64_t height[kMaxSamplingLevels];
   int64_t width[kMaxSamplingLevels];
+  bool align_corners;
 };
 
 // Host side: the table of contiguous levels (features or their gradients).
 template <typename pointer_t>
-LevelTable<pointer_t> make_level_table(const std::vector<at::Tensor>& levels) {
+LevelTable<pointer_t> make_level_table(const std::vector<at::Tensor>& levels,
+                                       bool align_corners = false) {
   LevelTable<pointer_t> table{};
+  table.align_corners = align_corners;
   for (size_t l = 0; l < levels.size(); ++l) {
     table.data[l] = static_cast<pointer_t>(levels[l].data_ptr());
     table.height[l] = levels[l].size(2);
@@ -50,11 +55,17 @@ struct BilinearTaps {
   scalar_t d_dv[4];     // d weight / d v (pixel units)
 };
 
+// Pixels per unit of normalised coordinate along an axis of `size` pixels: d u / d x.
+GDOCC_HOST_DEVICE int64_t pixel_span(int64_t size, bool align_corners) {
+  return align_corners ? size - 1 : size;
+}
+
 template <typename scalar_t>
 GDOCC_HOST_DEVICE void bilinear_taps(scalar_t x, scalar_t y, int64_t height, int64_t width,
-                                     BilinearTaps<scalar_t>* taps) {
-  const scalar_t u = x * static_cast<scalar_t>(width) - static_cast<scalar_t>(0.5);
-  const scalar_t v = y * static_cast<scalar_t>(height) - static_cast<scalar_t>(0.5);
+                                     bool align_corners, BilinearTaps<scalar_t>* taps) {
+  const scalar_t shift = align_corners ? static_cast<scalar_t>(0) : static_cast<scalar_t>(0.5);
+  const scalar_t u = x * static_cast<scalar_t>(pixel_span(width, align_corners)) - shift;
+  const scalar_t v = y * static_cast<scalar_t>(pixel_span(height, align_corners)) - shift;
   // Samples with no corner inside read zero and have zero gradient. Testing this first also
   // sends NaN there and keeps floor() away from values that overflow an int64.
   if (!(u > static_cast<scalar_t>(-1) && u < static_cast<scalar_t>(width) &&

@@ -51,7 +51,7 @@ __global__ void multiview_sampling_forward_kernel(
     BilinearTaps<scalar_t> taps;
     for (int l = 0; l < num_levels; ++l) {
       const int64_t h = table.height[l], w = table.width[l];
-      bilinear_taps(points[2 * s], points[2 * s + 1], h, w, &taps);
+      bilinear_taps(points[2 * s], points[2 * s + 1], h, w, table.align_corners, &taps);
       const scalar_t* base = table.data[l] + image * h * w * channels + c;
       const scalar_t level_weight = level_weights[s * num_levels + l];
       for (int k = 0; k < 4; ++k) {
@@ -84,7 +84,7 @@ __global__ void multiview_sampling_backward_kernel(
   scalar_t grad_x = 0, grad_y = 0;
   for (int l = 0; l < num_levels; ++l) {
     const int64_t h = table.height[l], w = table.width[l];
-    bilinear_taps(points[2 * s], points[2 * s + 1], h, w, &taps);
+    bilinear_taps(points[2 * s], points[2 * s + 1], h, w, table.align_corners, &taps);
     const int64_t offset = image * h * w * channels;
     const scalar_t level_weight = level_weights[s * num_levels + l];
     scalar_t sampled = 0, d_u = 0, d_v = 0;  // this lane's channels only, summed below
@@ -104,9 +104,8 @@ __global__ void multiview_sampling_backward_kernel(
     if (!need_dots) continue;
     sampled = warp_sum(sampled);
     if (grad_weights != nullptr && lane == 0) grad_weights[s * num_levels + l] = sampled;
-    // u = x * W - 0.5 and v = y * H - 0.5.
-    grad_x += level_weight * d_u * static_cast<scalar_t>(w);
-    grad_y += level_weight * d_v * static_cast<scalar_t>(h);
+    grad_x += level_weight * d_u * static_cast<scalar_t>(pixel_span(w, table.align_corners));
+    grad_y += level_weight * d_v * static_cast<scalar_t>(pixel_span(h, table.align_corners));
   }
   if (grad_points == nullptr) return;
   grad_x = warp_sum(grad_x);
@@ -122,7 +121,8 @@ __global__ void multiview_sampling_backward_kernel(
 at::Tensor multiview_sampling_forward_cuda(at::TensorList features_in,
                                            const at::Tensor& points_in,
                                            const at::Tensor& view_index_in,
-                                           const at::Tensor& level_weights_in) {
+                                           const at::Tensor& level_weights_in,
+                                           bool align_corners) {
   check_multiview_sampling_inputs(features_in, points_in, view_index_in, level_weights_in);
   const c10::cuda::CUDAGuard guard(points_in.device());
   std::vector<at::Tensor> features;
@@ -139,7 +139,8 @@ at::Tensor multiview_sampling_forward_cuda(at::TensorList features_in,
   AT_DISPATCH_FLOATING_TYPES(features[0].scalar_type(), "multiview_sampling_forward_cuda", [&] {
     multiview_sampling_forward_kernel<scalar_t>
         <<<(work + kThreads - 1) / kThreads, kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-            make_level_table<const scalar_t*>(features), static_cast<int>(features.size()),
+            make_level_table<const scalar_t*>(features, align_corners),
+            static_cast<int>(features.size()),
             points.data_ptr<scalar_t>(), view_index.data_ptr<int64_t>(),
             level_weights.data_ptr<scalar_t>(), num_samples, per_batch, num_views, channels,
             out.data_ptr<scalar_t>());
@@ -150,8 +151,8 @@ at::Tensor multiview_sampling_forward_cuda(at::TensorList features_in,
 
 std::tuple<std::vector<at::Tensor>, at::Tensor, at::Tensor> multiview_sampling_backward_cuda(
     const at::Tensor& grad_out_in, at::TensorList features_in, const at::Tensor& points_in,
-    const at::Tensor& view_index_in, const at::Tensor& level_weights_in, bool need_features,
-    bool need_points, bool need_weights) {
+    const at::Tensor& view_index_in, const at::Tensor& level_weights_in, bool align_corners,
+    bool need_features, bool need_points, bool need_weights) {
   check_multiview_sampling_inputs(features_in, points_in, view_index_in, level_weights_in);
   TORCH_CHECK(grad_out_in.dim() == 3 && grad_out_in.size(0) == points_in.size(0) &&
                   grad_out_in.size(1) == points_in.size(1) &&
@@ -188,7 +189,7 @@ std::tuple<std::vector<at::Tensor>, at::Tensor, at::Tensor> multiview_sampling_b
     if (need_features) grad_table = make_level_table<scalar_t*>(grad_features);
     multiview_sampling_backward_kernel<scalar_t>
         <<<blocks, kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-            make_level_table<const scalar_t*>(features), grad_table,
+            make_level_table<const scalar_t*>(features, align_corners), grad_table,
             static_cast<int>(features.size()), grad_out.data_ptr<scalar_t>(),
             points.data_ptr<scalar_t>(), view_index.data_ptr<int64_t>(),
             level_weights.data_ptr<scalar_t>(), num_samples, per_batch, num_views, channels,

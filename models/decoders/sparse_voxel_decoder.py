@@ -46,8 +46,13 @@ from core.occ3d import FREE_LABEL, GRID_MIN, GRID_SHAPE, VOXEL_SIZE
 
 from ..layers import AdaptiveMixing, DistanceBiasedSelfAttention, VoxelSampling
 
-# The 8 children of voxel (i, j, k) at the next resolution are (2i + a, 2j + b, 2k + c).
-CHILD_OFFSETS = torch.tensor([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)])
+# The 8 children of voxel (i, j, k) at the next resolution are (2i + a, 2j + b, 2k + c), in
+# the order the lift lays out its 8 C-vectors: SparseOcc's (the corner, then +x, +y, +z, +xy,
+# +xz, +yz, +xyz; its checkpoints' lift weights are in this order) or x-major.
+CHILD_OFFSETS = dict(
+    sparseocc=torch.tensor([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, 0, 1],
+                            [0, 1, 1], [1, 1, 1]]),
+    xyz=torch.tensor([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)]))
 
 
 
@@ -63,13 +68,15 @@ class _StageLayer(nn.Module):
     self-attention, multi-frame sampling + AdaptiveMixing, FFN (post-norm residuals)."""
 
     def __init__(self, embed_dims, num_frames, num_groups, num_points, num_levels, self_attn,
-                 num_heads, ffn_dims, dropout, attn_chunk_size):
+                 num_heads, ffn_dims, dropout, attn_chunk_size, attn_output_dropout,
+                 attn_xavier_init):
         super().__init__()
         self.pos_encoder = nn.Sequential(
             nn.Linear(3, embed_dims), nn.LayerNorm(embed_dims), nn.ReLU(inplace=True),
             nn.Linear(embed_dims, embed_dims), nn.LayerNorm(embed_dims), nn.ReLU(inplace=True))
         self.self_attn = DistanceBiasedSelfAttention(
-            embed_dims, num_heads, dropout, attn_chunk_size) if self_attn else None
+            embed_dims, num_heads, dropout, output_dropout=attn_output_dropout,
+            chunk_size=attn_chunk_size, xavier_init=attn_xavier_init) if self_attn else None
         self.norm_attn = nn.LayerNorm(embed_dims) if self_attn else None
         self.sampling = VoxelSampling(embed_dims, num_groups, num_points, num_levels)
         points = num_points * num_frames
@@ -80,8 +87,8 @@ class _StageLayer(nn.Module):
                                  nn.Dropout(dropout))
         self.norm_ffn = nn.LayerNorm(embed_dims)
 
-    def forward(self, feats, coords, centres, unit_centres, box_size, images, depth_weighted):
-        x = feats + self.pos_encoder(unit_centres)
+    def forward(self, feats, coords, centres, unit_anchors, box_size, images, depth_weighted):
+        x = feats + self.pos_encoder(unit_anchors)
         if self.self_attn is not None:
             x = self.norm_attn(self.self_attn(x, centres, coords))
         sampled = self.sampling(x, centres, box_size, images, depth_weighted)
@@ -114,9 +121,17 @@ class SparseVoxelDecoder(BaseModule):
         self_attn_stages (sequence of int): stages with self-attention.
         num_heads (int): self-attention heads.
         ffn_dims (int): FFN hidden width.
-        dropout (float): attention and FFN dropout.
+        dropout (float): attention-weight and FFN dropout.
         attn_chunk_size (int): largest voxel set attended densely (see
             :class:`DistanceBiasedSelfAttention`).
+        attn_output_dropout (bool): also drop the attention output (SparseOcc does not).
+        attn_xavier_init (bool): xavier-initialise the attention's q, k, v projection
+            (SparseOcc's ``nn.MultiheadAttention``).
+        voxel_anchor (str): the point of a voxel its position encoding sees, normalised to
+            the grid's extent: ``'corner'`` (its lowest corner, SparseOcc's encoded box) or
+            ``'centre'``. Sample points and attention distances use the centre either way.
+        child_order (str): the order of the lift's 8 children, ``'sparseocc'`` or ``'xyz'``
+            (see ``CHILD_OFFSETS``).
         refine (bool): run the stage layers; False lifts the (position-encoded) voxels
             without looking at the images between stages (the no-refinement ablation).
         init_from_volume (bool): stage 0 starts from the GVT volume; False from zeros.
@@ -127,6 +142,10 @@ class SparseVoxelDecoder(BaseModule):
         prior_weight (float): weight of the log-prior in the pruning score.
         prior_eps (float): added to the prior mass before the log (empty voxels get a finite
             score).
+        ignore_label (int): ground-truth label of voxels whose class is unknown (e.g. the
+            corners that a BEV rotation brings in, SparseOcc's 255): the cross-entropy and
+            the affinity losses leave them out; the Lovasz loss counts them as background of
+            every class (SparseOcc's ``lovasz_softmax`` is called without ``ignore``).
         loss_ce (dict): per-stage cross-entropy (:class:`CountCrossEntropyLoss`).
         loss_lovasz (dict or None): per-stage Lovasz-softmax.
         loss_geo_scal (dict or None): per-stage geometric scene-class affinity.
@@ -139,8 +158,11 @@ class SparseVoxelDecoder(BaseModule):
                  topk_train=(4000, 16000, 64000), topk_test=(2000, 8000, 32000),
                  num_frames=8, num_groups=4, num_points=4, num_levels=4,
                  self_attn_stages=(0, 1), num_heads=8, ffn_dims=512, dropout=0.1,
-                 attn_chunk_size=4096, refine=True, init_from_volume=True,
+                 attn_chunk_size=4096, attn_output_dropout=False, attn_xavier_init=True,
+                 voxel_anchor='corner', child_order='sparseocc', refine=True,
+                 init_from_volume=True,
                  use_depth_weight=True, use_prior=True, prior_weight=1.0, prior_eps=1e-4,
+                 ignore_label=255,
                  loss_ce=dict(type='CountCrossEntropyLoss', loss_weight=1.0),
                  loss_lovasz=dict(type='LovaszSoftmaxLoss', loss_weight=1.0),
                  loss_geo_scal=dict(type='GeoScalLoss', loss_weight=1.0),
@@ -163,13 +185,22 @@ class SparseVoxelDecoder(BaseModule):
         self.topk_train = self._check_topk(topk_train, 'topk_train')
         self.topk_test = self._check_topk(topk_test, 'topk_test')
         self.num_groups = int(num_groups)
+        if voxel_anchor not in ('corner', 'centre'):
+            raise ValueError(f'SparseVoxelDecoder: voxel_anchor must be \'corner\' or '
+                             f'\'centre\', got {voxel_anchor!r}')
+        if child_order not in CHILD_OFFSETS:
+            raise ValueError(f'SparseVoxelDecoder: child_order must be one of '
+                             f'{sorted(CHILD_OFFSETS)}, got {child_order!r}')
+        self.voxel_anchor, self.child_order = voxel_anchor, child_order
         self.refine, self.init_from_volume = bool(refine), bool(init_from_volume)
         self.use_depth_weight, self.use_prior = bool(use_depth_weight), bool(use_prior)
         self.prior_weight, self.prior_eps = float(prior_weight), float(prior_eps)
+        self.ignore_label = int(ignore_label)
         self.layers = nn.ModuleList(
             _StageLayer(embed_dims, num_frames, num_groups, max(num_points // 2 ** s, 1),
                         num_levels, s in self_attn_stages, num_heads, ffn_dims, dropout,
-                        attn_chunk_size) if self.refine else
+                        attn_chunk_size, attn_output_dropout, attn_xavier_init)
+            if self.refine else
             nn.Sequential(nn.Linear(3, embed_dims), nn.ReLU(inplace=True),
                           nn.Linear(embed_dims, embed_dims))
             for s in range(self.num_stages))
@@ -237,7 +268,7 @@ class SparseVoxelDecoder(BaseModule):
             feats = volume.flatten(2).transpose(1, 2)
         else:
             feats = images.ego2img.new_zeros(batch, coords.shape[1], self.embed_dims)
-        offsets = CHILD_OFFSETS.to(device)
+        offsets = CHILD_OFFSETS[self.child_order].to(device)
         stages = []
         for s in range(self.num_stages):
             feats = self._refine(s, feats, coords, images)
@@ -258,12 +289,12 @@ class SparseVoxelDecoder(BaseModule):
     def _refine(self, stage, feats, coords, images):
         """Stage ``stage``'s refined features float [B, M, C] of voxels coords [B, M, 3]."""
         shape = coords.new_tensor(self.shapes[stage], dtype=torch.float32)
-        unit_centres = (coords.float() + 0.5) / shape
+        unit_anchors = (coords.float() + (0.5 if self.voxel_anchor == 'centre' else 0)) / shape
         if not self.refine:
-            return feats + self.layers[stage](unit_centres)
+            return feats + self.layers[stage](unit_anchors)
         edge = self.edge(stage)
         centres = voxel_centres(coords, self.grid_min, edge)
-        return self.layers[stage](feats, coords, centres, unit_centres, edge, images,
+        return self.layers[stage](feats, coords, centres, unit_anchors, edge, images,
                                   self.use_depth_weight)
 
     @torch.no_grad()
@@ -276,7 +307,8 @@ class SparseVoxelDecoder(BaseModule):
             mass = gather_dense(mass.clamp_min(0), children)[..., 0]
             score = occupancy.clamp_min(1e-6).log() + \
                 self.prior_weight * (mass + self.prior_eps).log()
-        return score.topk(k, dim=1, sorted=False).indices
+        # Sorted by score, as SparseOcc: the head draws mask voxels by rank in this order.
+        return score.topk(k, dim=1).indices
 
     def label_counts(self, gt_sem, coords, scale, valid=None):
         """Full-grid labels covered by voxels of a coarser resolution.
@@ -318,7 +350,8 @@ class SparseVoxelDecoder(BaseModule):
 
         Args:
             stages (list of dict): ``forward(...)['stages']``.
-            gt_sem (Tensor): uint8/int [B, X, Y, Z] Occ3D labels (``num_classes`` = free).
+            gt_sem (Tensor): uint8/int [B, X, Y, Z] Occ3D labels (``num_classes`` = free,
+                ``ignore_label`` = unknown).
             valid (Tensor, optional): bool [B, X, Y, Z], voxels whose label counts (e.g. the
                 camera mask); None = all (SparseOcc's default).
 
@@ -329,18 +362,30 @@ class SparseVoxelDecoder(BaseModule):
         if tuple(gt_sem.shape[1:]) != self.grid_shape:
             raise ValueError(f'SparseVoxelDecoder: gt_sem must be [B, {self.grid_shape}], got '
                              f'{tuple(gt_sem.shape)}')
+        labelled = gt_sem != self.ignore_label
+        known, unknown = valid, None
+        if not bool(labelled.all()):
+            # Any label serves for the unknown voxels, whose counts are masked out.
+            gt_sem = gt_sem.masked_fill(~labelled, self.free_label)
+            known = labelled if valid is None else valid & labelled
+            unknown = ~labelled if valid is None else valid & ~labelled
         losses = {}
         named = [('ce', self.loss_ce), ('lovasz', self.loss_lovasz),
                  ('geo_scal', self.loss_geo_scal), ('sem_scal', self.loss_sem_scal)]
         for s, stage in enumerate(stages):
-            counts = self.label_counts(gt_sem, stage['coords'], stage['scale'], valid)
+            counts = self.label_counts(gt_sem, stage['coords'], stage['scale'], known)
+            background = None if unknown is None else \
+                self.label_counts(gt_sem, stage['coords'], stage['scale'], unknown).sum(-1)
             logits = stage['logits'].float()
             probs = logits.softmax(-1)
             for name, loss in named:
                 if loss is None:
                     continue
-                # Cross-entropy takes logits, the others probabilities.
+                # Cross-entropy takes logits, the others probabilities; Lovasz also the
+                # unknown voxels, background of every class.
                 inputs = logits if name == 'ce' else probs
-                per_sample = [loss(inputs[b], counts[b]) for b in range(len(logits))]
+                extra = [background] if name == 'lovasz' and background is not None else []
+                per_sample = [loss(inputs[b], counts[b], *(e[b] for e in extra))
+                              for b in range(len(logits))]
                 losses[f'loss_{name}_s{s}'] = torch.stack(per_sample).mean()
         return losses

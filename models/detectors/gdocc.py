@@ -27,7 +27,10 @@ to the decoder; with ``use_lss_volume=False`` (implicit only) LSS still predicts
 start from their positional embedding alone; without ``lss`` nothing geometric is left (the
 implicit branch and the decoder must then run without depth weights and the decoder's
 pruning without prior).
-``fusion`` is needed exactly when both volumes exist.
+``fusion`` is needed exactly when both volumes exist. Without any view transform (``lss``,
+``implicit`` and ``fusion`` None) and a decoder that starts from zero queries
+(``init_from_volume=False``, no prior, no depth weights) the model is plain SparseOcc
+(``configs/sparseocc_r50_nuimg_704x256_8f.py``).
 
 Online temporal inference (``test_feature_cache``): at test time each view's image features
 are cached by image file (:mod:`models.utils.feature_cache`) and reused by the following
@@ -42,6 +45,7 @@ from mmdet3d.registry import MODELS
 
 from ..utils.feature_cache import ImageFeatureCache, view_keys
 from ..utils.multiview_sample import MultiviewImages
+from ..utils.warm_start import warm_start
 
 
 def _stack_meta(data_samples, key, device):
@@ -63,8 +67,8 @@ class GDOcc(Base3DDetector):
         img_encoder (dict): :class:`ImageEncoder` config; its neck's ``out_channels`` is the
             C shared by all later modules.
         lss (dict or None): :class:`LSSViewTransform` config; its grid is the coarse grid.
-        lss_level (int): neck level fed to LSS; its stride must be ``lss.downsample`` and
-            the stride of the ``gt_depth`` targets.
+        lss_level (int or None): neck level fed to LSS; its stride must be
+            ``lss.downsample`` and the stride of the ``gt_depth`` targets. None without LSS.
         stereo_level (int, optional): neck level that LSS's temporal stereo (``lss.stereo``)
             matches between the current frame and the previous one (frame 1); needs
             both, and at least 2 frames.
@@ -77,6 +81,9 @@ class GDOcc(Base3DDetector):
         occ_head (dict): :class:`MaskOccHead` config (full grid, the decoder's channel
             groups).
         num_cams (int): cameras per frame.
+        image_sampling (dict, optional): the pixel, visibility and level-weight conventions
+            of the decoder's and the head's image sampling (keyword arguments of
+            :class:`MultiviewImages`; its defaults are SparseOcc's).
         loss_mask_key (str or None): data field (bool/uint8 [X, Y, Z]) marking the voxels
             whose labels count in the decoder's and the head's losses, e.g.
             ``'mask_camera'``; None (SparseOcc's and the paper's setting) = every voxel.
@@ -88,20 +95,26 @@ class GDOcc(Base3DDetector):
         feature_cache_views (int, optional): views the cache keeps (LRU); one sample's
             T * N suffices for consecutive keyframes. None: the views of the largest batch
             seen.
+        warm_start (str, optional): checkpoint whose tensors of matching name and shape
+            initialise the model after its own initialisation (``init_weights``, i.e. at the
+            start of training), e.g. a converted SparseOcc checkpoint for GD-OCC: the log
+            lists what loaded and what kept its initialisation
+            (:func:`models.utils.warm_start`).
         data_preprocessor (dict, optional): e.g. ``Det3DDataPreprocessor`` with the image
             normalisation; it turns ``inputs['img']`` into ``inputs['imgs']``.
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
-    def __init__(self, img_encoder, lss, lss_level, implicit, fusion, decoder, occ_head,
-                 stereo_level=None, num_cams=6, loss_mask_key=None, use_lss_volume=True,
-                 test_feature_cache=False, feature_cache_views=None,
+    def __init__(self, img_encoder, decoder, occ_head, lss=None, lss_level=None, implicit=None,
+                 fusion=None, stereo_level=None, num_cams=6, image_sampling=None,
+                 loss_mask_key=None, use_lss_volume=True,
+                 test_feature_cache=False, feature_cache_views=None, warm_start=None,
                  data_preprocessor=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         build = lambda cfg: None if cfg is None else MODELS.build(cfg)  # noqa: E731
         self.img_encoder = MODELS.build(img_encoder)
         self.lss = build(lss)
-        self.lss_level = int(lss_level)
+        self.lss_level = None if lss_level is None else int(lss_level)
         self.stereo_level = None if stereo_level is None else int(stereo_level)
         self.implicit = build(implicit)
         self.fusion = build(fusion)
@@ -109,16 +122,27 @@ class GDOcc(Base3DDetector):
         self.decoder = MODELS.build(decoder)
         self.occ_head = MODELS.build(occ_head)
         self.num_cams = int(num_cams)
+        self.image_sampling = dict(image_sampling or {})
         self.loss_mask_key = loss_mask_key
         self.test_feature_cache = bool(test_feature_cache)
         self.feature_cache_views = feature_cache_views
         self.feature_cache = None  # built on first cached inference
+        self.warm_start = warm_start
         self._check_branches()
+
+    def init_weights(self):
+        super().init_weights()
+        if self.warm_start is not None:
+            warm_start(self, self.warm_start)
 
     def _check_branches(self):
         """Rejects branch combinations that would silently drop or misread a volume."""
-        if not self.use_lss_volume and self.implicit is None:
-            raise ValueError('GDOcc: no volume: needs the LSS volume or the implicit branch')
+        if self.lss is not None and self.lss_level is None:
+            raise ValueError('GDOcc: lss needs lss_level (the neck level it reads)')
+        if self.decoder.init_from_volume and not self.use_lss_volume and self.implicit is None:
+            raise ValueError('GDOcc: no volume: the decoder starts from a volume '
+                             '(init_from_volume) and needs the LSS volume or the implicit '
+                             'branch')
         if (self.fusion is not None) != (self.use_lss_volume and self.implicit is not None):
             raise ValueError('GDOcc: fusion must be given exactly when both the LSS volume '
                              'and the implicit volume are used')
@@ -247,7 +271,7 @@ class GDOcc(Base3DDetector):
             (self.lss.depth_min, self.lss.depth_max, self.lss.depth_step)
         images = MultiviewImages(mlvl_feats, ego2img, img_shape, self.num_cams,
                                  self.decoder.num_groups, depth=lss_out['depth'],
-                                 depth_bins=depth_bins)
+                                 depth_bins=depth_bins, **self.image_sampling)
         decoded = self.decoder(volume, images, lss_out['prior'])
         preds = self.occ_head(decoded['coords'], decoded['feats'], images)
         return dict(depth=lss_out['depth'], decoder=decoded, preds=preds)

@@ -23,7 +23,9 @@ the thing classes when instance labels are given (panoptic).
 Inference merges the last prediction as SparseOcc (MaskFormer's semantic inference): queries
 whose best class probability is below ``score_threshold`` are dropped, each voxel scores
 ``sum_q p_q(c) sigmoid(m_q)`` per class and takes the best class, and is free when that
-score is below ``free_threshold``; voxels not kept are free.
+score is below ``free_threshold``; voxels not kept are free. A panoptic head merges as
+SparseOcc (Mask2Former's panoptic inference, :meth:`MaskOccHead.merge_panoptic`), and its
+semantics are those of the panoptic segments, which RayIoU and RayPQ then score.
 
 Coordinates are int64 (x, y, z) indices of the full grid (``grid_shape``); ground truth is
 the Occ3D semantic grid (``num_classes`` = free).
@@ -63,7 +65,7 @@ class _QueryLayer(nn.Module):
     """Self-attention, mask-guided sampling + AdaptiveMixing, FFN (post-norm residuals)."""
 
     def __init__(self, embed_dims, num_heads, num_frames, num_groups, num_points, num_levels,
-                 mixing_out_points, ffn_dims, dropout):
+                 mixing_out_points, ffn_dims, dropout, xavier_init):
         super().__init__()
         self.num_groups, self.num_points, self.num_levels = num_groups, num_points, num_levels
         self.self_attn = nn.MultiheadAttention(embed_dims, num_heads, batch_first=True)
@@ -79,9 +81,12 @@ class _QueryLayer(nn.Module):
         self.norm_ffn = nn.LayerNorm(embed_dims)
         nn.init.zeros_(self.sampling_offsets.weight)
         nn.init.zeros_(self.sampling_offsets.bias)
+        if xavier_init:
+            # nn.MultiheadAttention's in_proj is xavier already; SparseOcc's out_proj too.
+            nn.init.xavier_uniform_(self.self_attn.out_proj.weight)
 
     def forward(self, query, query_pos, mask_voxels, voxel_size, images):
-        """query [B, N, C]; query_pos [N, C]; mask_voxels float [B, N, G P, 3] centres
+        """query [B, N, C]; query_pos [N, C]; mask_voxels float [B, N, G P, 3] anchors
         (metres) of the voxels drawn from each query's mask."""
         q = query + query_pos
         query = self.norm_attn(query + self.self_attn(q, q, query, need_weights=False)[0])
@@ -113,17 +118,25 @@ class MaskOccHead(BaseModule):
         mixing_out_points (int): AdaptiveMixing's output points.
         ffn_dims (int): FFN hidden width.
         dropout (float): FFN dropout.
+        attn_xavier_init (bool): xavier-initialise the self-attention's output projection
+            too (SparseOcc).
+        voxel_anchor (str): where a drawn mask voxel's sample points start before their
+            offsets: ``'corner'`` (its lowest corner, SparseOcc) or ``'centre'``.
         grid_min (sequence of 3 floats): metres of the grid's lowest corner.
         grid_shape (sequence of 3 ints): (X, Y, Z) full grid.
         voxel_size (float): voxel edge in metres.
         score_threshold (float): inference drops queries whose best class probability is
             below this.
+        overlap_threshold (float): panoptic inference drops a query when less than this
+            fraction of its mask (probability >= 0.5) is left after the other queries claim
+            their voxels.
         free_threshold (float): inference labels a kept voxel free when its best class
             score is below this.
         class_names (sequence of str, optional): names of the labels in order (free last);
             needed to resolve ``thing_classes``.
         thing_classes (sequence of str): classes that form instances (panoptic targets and
             output).
+        ignore_label (int): ground-truth label of unknown voxels (no segment).
         panoptic (bool): also output ``pred_occ_inst``.
         match_cost (dict): weights ``cls`` (of the focal cost), ``mask`` (BCE) and ``dice``.
         loss_cls (dict): sigmoid focal loss config, called as ``(logits [N, C], labels [N]
@@ -137,10 +150,11 @@ class MaskOccHead(BaseModule):
 
     def __init__(self, num_classes=FREE_LABEL, embed_dims=256, num_queries=100, num_layers=2,
                  num_frames=8, num_groups=4, num_points=4, num_levels=4, num_heads=8,
-                 mixing_out_points=128, ffn_dims=512, dropout=0.1,
-                 grid_min=GRID_MIN, grid_shape=GRID_SHAPE, voxel_size=VOXEL_SIZE,
-                 score_threshold=0.3, free_threshold=0.01, class_names=None,
-                 thing_classes=(), panoptic=False,
+                 mixing_out_points=128, ffn_dims=512, dropout=0.1, attn_xavier_init=True,
+                 voxel_anchor='corner', grid_min=GRID_MIN, grid_shape=GRID_SHAPE,
+                 voxel_size=VOXEL_SIZE, score_threshold=0.3, overlap_threshold=0.8,
+                 free_threshold=0.01, class_names=None,
+                 thing_classes=(), panoptic=False, ignore_label=255,
                  # SparseOcc: cost_class 2 x FocalLossCost(weight=2.0).
                  match_cost=dict(cls=4.0, mask=5.0, dice=5.0),
                  # SparseOcc: FocalLoss(loss_weight=2.0) x loss_cls_weight 2.0.
@@ -159,6 +173,12 @@ class MaskOccHead(BaseModule):
         self.grid_shape = tuple(int(s) for s in grid_shape)
         self.voxel_size = float(voxel_size)
         self.score_threshold, self.free_threshold = score_threshold, free_threshold
+        self.overlap_threshold = float(overlap_threshold)
+        self.ignore_label = int(ignore_label)
+        if voxel_anchor not in ('corner', 'centre'):
+            raise ValueError(f'MaskOccHead: voxel_anchor must be \'corner\' or \'centre\', '
+                             f'got {voxel_anchor!r}')
+        self.voxel_anchor = voxel_anchor
         self.panoptic = bool(panoptic)
         if thing_classes and class_names is None:
             raise ValueError('MaskOccHead: thing_classes are names; give class_names too')
@@ -173,7 +193,8 @@ class MaskOccHead(BaseModule):
         self.query_feat = nn.Embedding(num_queries, embed_dims)
         self.query_pos = nn.Embedding(num_queries, embed_dims)
         self.layer = _QueryLayer(embed_dims, num_heads, num_frames, num_groups, num_points,
-                                 num_levels, mixing_out_points, ffn_dims, dropout)
+                                 num_levels, mixing_out_points, ffn_dims, dropout,
+                                 attn_xavier_init)
         self.classifier = nn.Linear(embed_dims, num_classes)
         self.mask_proj = nn.Linear(embed_dims, embed_dims)
         self.loss_cls = MODELS.build(loss_cls)
@@ -193,13 +214,15 @@ class MaskOccHead(BaseModule):
             ``mask_logits`` list of num_layers + 1 float [B, N, K], first to last.
         """
         batch = mask_feats.shape[0]
-        centres = voxel_centres(coords, self.grid_min, self.voxel_size)         # [B, K, 3]
+        anchors = voxel_centres(coords, self.grid_min, self.voxel_size)         # [B, K, 3]
+        if self.voxel_anchor == 'corner':
+            anchors = anchors - 0.5 * self.voxel_size
         query = self.query_feat.weight[None].expand(batch, -1, -1)
         cls, mask = self._predict(query, mask_feats)
         cls_logits, mask_logits = [cls], [mask]
         for _ in range(self.num_layers):
             drawn = self.draw_mask_voxels(mask.detach() > 0, self.num_groups * self.num_points)
-            mask_voxels = centres.gather(1, drawn.flatten(1)[..., None].expand(-1, -1, 3))
+            mask_voxels = anchors.gather(1, drawn.flatten(1)[..., None].expand(-1, -1, 3))
             query = self.layer(query, self.query_pos.weight, mask_voxels.view(
                 *drawn.shape, 3), self.voxel_size, images)
             cls, mask = self._predict(query, mask_feats)
@@ -242,7 +265,8 @@ class MaskOccHead(BaseModule):
 
         Args:
             coords (Tensor): int64 [K, 3] full-grid indices.
-            gt_occ_sem (Tensor): uint8/int [X, Y, Z] Occ3D labels (``free_label`` = free).
+            gt_occ_sem (Tensor): uint8/int [X, Y, Z] Occ3D labels (``free_label`` = free,
+                ``ignore_label`` = unknown, no segment).
             gt_occ_inst (Tensor, optional): int [X, Y, Z] instance ids; thing-class voxels
                 then form one segment per (class, instance).
             valid (Tensor, optional): bool/0-1 [X, Y, Z], True where the label is known;
@@ -263,7 +287,10 @@ class MaskOccHead(BaseModule):
             inst = gt_occ_inst[index].long()
             keys = torch.where(thing, voxel_labels + (self.num_classes + 1) * (inst + 1), keys)
         keys = keys[voxel_valid]
-        keys = torch.where(voxel_labels[voxel_valid] == self.free_label,
+        # Unknown voxels (``ignore_label``) are no segment, as free ones: SparseOcc's
+        # rotated instance map fills them with its empty-space id.
+        empty = (voxel_labels == self.free_label) | (voxel_labels == self.ignore_label)
+        keys = torch.where(empty[voxel_valid],
                            torch.full_like(keys, -1), keys)
         unique = torch.unique(keys)
         unique = unique[unique >= 0]
@@ -366,7 +393,8 @@ class MaskOccHead(BaseModule):
         Returns:
             list of dict: per sample ``pred_occ_sem`` uint8 [X, Y, Z] (``free_label`` =
             free) and, when ``panoptic``, ``pred_occ_inst`` int32 [X, Y, Z] (0 = none, else
-            the index + 1 of the query that claims the thing-class voxel).
+            the segment id of :meth:`merge_panoptic`); a panoptic head's ``pred_occ_sem``
+            are the segments' labels.
         """
         class_prob = preds['cls_logits'][-1].float().sigmoid()                  # [B, N, C]
         mask_prob = preds['mask_logits'][-1].float().sigmoid()                  # [B, N, K]
@@ -378,15 +406,64 @@ class MaskOccHead(BaseModule):
         results = []
         for b in range(coords.shape[0]):
             index = (coords[b, :, 0], coords[b, :, 1], coords[b, :, 2])
+            voxel_labels, inst = labels[b], None
+            if self.panoptic:
+                inst, voxel_labels = self.merge_panoptic(class_prob[b], mask_prob[b])
             sem = torch.full(self.grid_shape, self.free_label, dtype=torch.uint8,
                              device=coords.device)
-            sem[index] = labels[b].to(torch.uint8)
+            sem[index] = voxel_labels.to(torch.uint8)
             result = dict(pred_occ_sem=sem)
             if self.panoptic:
-                claim = (class_prob[b].max(-1).values[:, None] * mask_prob[b]).argmax(0)
-                thing = torch.isin(labels[b], labels.new_tensor(self.thing_classes))
-                inst = torch.zeros(self.grid_shape, dtype=torch.int32, device=coords.device)
-                inst[index] = torch.where(thing, claim + 1, 0).to(torch.int32)
-                result['pred_occ_inst'] = inst
+                result['pred_occ_inst'] = torch.zeros(self.grid_shape, dtype=torch.int32,
+                                                      device=coords.device)
+                result['pred_occ_inst'][index] = inst
             results.append(result)
         return results
+
+    def merge_panoptic(self, class_prob, mask_prob):
+        """SparseOcc's panoptic merge (Mask2Former's panoptic inference) of one sample.
+
+        Queries whose best class probability exceeds ``score_threshold`` claim the voxels
+        where their ``score * mask`` is the largest; in query order, a query keeps the
+        claimed voxels where its mask is >= 0.5 unless they are less than
+        ``overlap_threshold`` of its mask's area. Every thing-class query is a segment; a
+        stuff class is one segment, its first query's. As in SparseOcc, voxels of a later
+        query of an already seen stuff class take that segment's id but keep the label free
+        (its released panoptic figures were computed so).
+
+        Args:
+            class_prob (Tensor): float [N, C] class probabilities.
+            mask_prob (Tensor): float [N, K] mask probabilities over the kept voxels.
+
+        Returns:
+            tuple(Tensor, Tensor): segment ids int32 [K] (0 = none, 1, 2, ... in order of
+            creation) and labels int64 [K] (``free_label`` where no segment is).
+        """
+        scores, classes = class_prob.max(-1)
+        keep = scores > self.score_threshold
+        scores, classes, masks = scores[keep], classes[keep], mask_prob[keep]
+        num_voxels = mask_prob.shape[1]
+        segment = torch.zeros(num_voxels, dtype=torch.int32, device=mask_prob.device)
+        labels = torch.full((num_voxels,), self.free_label, dtype=torch.long,
+                            device=mask_prob.device)
+        if not len(classes):
+            return segment, labels
+        claimed = (scores[:, None] * masks).argmax(0)                           # [K]
+        stuff_segment, next_id = {}, 0
+        for q, label in enumerate(classes.tolist()):
+            inside = masks[q] >= 0.5
+            area, original = int((claimed == q).sum()), int(inside.sum())
+            voxels = (claimed == q) & inside
+            if not (area and original and bool(voxels.any())):
+                continue
+            if area / original < self.overlap_threshold:
+                continue
+            if label not in self.thing_classes:
+                if label in stuff_segment:
+                    segment[voxels] = stuff_segment[label]
+                    continue
+                stuff_segment[label] = next_id + 1
+            next_id += 1
+            segment[voxels] = next_id
+            labels[voxels] = label
+        return segment, labels

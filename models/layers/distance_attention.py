@@ -38,26 +38,37 @@ class DistanceBiasedSelfAttention(nn.Module):
     Args:
         embed_dims (int): C.
         num_heads (int): heads (divides C).
-        dropout (float): attention-weight and output dropout (training only).
+        dropout (float): attention-weight dropout (training only).
+        output_dropout (bool): also drop the attention output before the residual with
+            ``dropout``; SparseOcc (mmcv's ``MultiheadAttention(dropout)``) drops the weights
+            only.
         chunk_size (int): largest voxel set attended densely; larger sets attend in chunks.
         window_size (int): BEV window edge (voxels) of the spatial sort for chunking.
+        xavier_init (bool): initialise the q, k, v projection xavier-uniform with zero biases
+            (``nn.MultiheadAttention``'s, SparseOcc's); False keeps ``nn.Linear``'s.
     """
 
-    def __init__(self, embed_dims, num_heads=8, dropout=0.1, chunk_size=4096, window_size=8):
+    def __init__(self, embed_dims, num_heads=8, dropout=0.1, output_dropout=False,
+                 chunk_size=4096, window_size=8, xavier_init=True):
         super().__init__()
         if embed_dims % num_heads:
             raise ValueError(f'num_heads {num_heads} must divide embed_dims {embed_dims}')
         self.num_heads, self.dropout = num_heads, dropout
         self.chunk_size, self.window_size = int(chunk_size), int(window_size)
+        self.xavier_init = bool(xavier_init)
         self.qkv = nn.Linear(embed_dims, 3 * embed_dims)
         self.proj = nn.Linear(embed_dims, embed_dims)
         self.gen_tau = nn.Linear(embed_dims, num_heads)
-        self.drop = nn.Dropout(dropout)
+        self.drop = nn.Dropout(dropout) if output_dropout else nn.Identity()
         self.init_weights()
 
     def init_weights(self):
         nn.init.zeros_(self.gen_tau.weight)
         nn.init.uniform_(self.gen_tau.bias, 0.0, 2.0)
+        if self.xavier_init:
+            nn.init.xavier_uniform_(self.qkv.weight)
+            nn.init.zeros_(self.qkv.bias)
+            nn.init.zeros_(self.proj.bias)
 
     def forward(self, x, centres, coords):
         """

@@ -70,18 +70,21 @@ def lovasz_softmax_flat(probs, labels, classes='present'):
     return torch.stack(losses).mean()
 
 
-def lovasz_softmax_counts(probs, counts, classes='present'):
+def lovasz_softmax_counts(probs, counts, classes='present', background=None):
     """Lovasz-softmax of points standing for several labelled copies (module docstring).
 
     Args:
         probs (Tensor): float [P, C] class probabilities.
         counts (Tensor): float [P, C] >= 0, copies of each label per point.
         classes (str or list of int): as :func:`lovasz_softmax_flat`.
+        background (Tensor, optional): float [P] >= 0, further copies of each point whose
+            label is none of the C (e.g. 255, unknown): background of every class, as
+            SparseOcc's Lovasz (called without ``ignore``) counts its 255 voxels.
 
     Returns:
         Tensor: scalar, equal to :func:`lovasz_softmax_flat` on the expanded points.
     """
-    total = counts.sum(1)
+    total = counts.sum(1) if background is None else counts.sum(1) + background
     class_list = range(probs.shape[1]) if classes in ('all', 'present') else classes
     losses = []
     for c in class_list:
@@ -121,18 +124,21 @@ class LovaszSoftmaxLoss(nn.Module):
         self.ignore_index = ignore_index
         self.loss_weight = loss_weight
 
-    def forward(self, probs, labels):
+    def forward(self, probs, labels, background=None):
         """
         Args:
             probs (Tensor): float [P, C] softmax probabilities.
             labels (Tensor): int [P] labels in [0, C) (or ``ignore_index``), or float [P, C]
                 label counts (see the module docstring; ``ignore_index`` does not apply).
+            background (Tensor, optional): with counts, float [P] copies of each point that
+                are background of every class (:func:`lovasz_softmax_counts`).
 
         Returns:
             Tensor: scalar loss times ``loss_weight``.
         """
         if labels.is_floating_point() and labels.shape == probs.shape:
-            return self.loss_weight * lovasz_softmax_counts(probs, labels, self.classes)
+            return self.loss_weight * lovasz_softmax_counts(probs, labels, self.classes,
+                                                            background)
         if probs.dim() != 2 or labels.shape != probs.shape[:1]:
             raise ValueError(f'LovaszSoftmaxLoss: expected probs [P, C] and labels [P], got '
                              f'{tuple(probs.shape)} and {tuple(labels.shape)}')

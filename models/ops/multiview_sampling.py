@@ -9,11 +9,13 @@ with ``view = view_index[bg, q, p]`` and ``point = points_2d[bg, q, p]``. ``bg``
 batch x groups: channel groups of the features sample independently (each group has its own
 points), as in deformable attention.
 
-Conventions, those of ``grid_sample(align_corners=False, padding_mode='zeros')``: a point
-(x, y) in [0, 1]^2 covers the whole image, x along columns (width) and y along rows (height);
-pixel (i, j) of a W x H map has its centre at ((i + 0.5) / W, (j + 0.5) / H); bilinear corners
-outside the image read zero. A negative view index means the point sees no view: it reads
-zero (and passes no gradient).
+Conventions, those of ``grid_sample(padding_mode='zeros')``: a point (x, y) in [0, 1]^2 covers
+the whole image, x along columns (width) and y along rows (height); bilinear corners outside
+the image read zero. With ``align_corners=False`` pixel (i, j) of a W x H map has its centre
+at ((i + 0.5) / W, (j + 0.5) / H); with ``align_corners=True`` (SparseOcc's convention: a
+pixel u of the image maps to u / W_image, and every level is read with
+``grid_sample(align_corners=True)``) at (i / (W - 1), j / (H - 1)). A negative view index
+means the point sees no view: it reads zero (and passes no gradient).
 
 Layout: feature levels are channels last, ``[BG, V, H_l, W_l, C]``, so one bilinear tap reads
 C contiguous values (vectorised on the CPU, coalesced on the GPU). A model converts each FPN
@@ -59,7 +61,8 @@ def to_sampling_layout(feature, num_views, num_groups=1):
                                                      width, channels // num_groups)
 
 
-def multiview_sampling(features, points_2d, view_index, level_weights, impl='auto'):
+def multiview_sampling(features, points_2d, view_index, level_weights, impl='auto',
+                       align_corners=False):
     """Samples every point bilinearly in its view on every level and mixes the levels.
 
     Differentiable in ``features``, ``points_2d`` and ``level_weights``.
@@ -77,6 +80,7 @@ def multiview_sampling(features, points_2d, view_index, level_weights, impl='aut
             (e.g. softmax scale weights times a depth-probability weight).
         impl (str): ``'auto'`` (compiled CUDA -> compiled CPU -> reference), ``'cuda'``,
             ``'cpu'`` or ``'reference'``.
+        align_corners (bool): the pixel convention of ``points_2d`` (module docstring).
 
     Returns:
         Tensor: [BG, Q, P, C], the features' dtype and device.
@@ -88,20 +92,23 @@ def multiview_sampling(features, points_2d, view_index, level_weights, impl='aut
                                                                    view_index, level_weights)
     chosen = choose_impl('multiview_sampling_forward', points.device, impl)
     if chosen == 'reference':
-        out = _sampling_reference(features, points, views, weights)
+        out = _sampling_reference(features, points, views, weights, align_corners)
     else:
         device = points.device
         if chosen == 'cpu' and device.type != 'cpu':
             features = [f.cpu() for f in features]
             points, views, weights = points.cpu(), views.cpu(), weights.cpu()
-        out = _MultiviewSampling.apply(points, views, weights, *features).to(device)
+        out = _MultiviewSampling.apply(points, views, weights, bool(align_corners),
+                                       *features).to(device)
     return out.view(*sample_shape, out.shape[-1])
 
 
-def multiview_sampling_reference(features, points_2d, view_index, level_weights):
+def multiview_sampling_reference(features, points_2d, view_index, level_weights,
+                                 align_corners=False):
     """Pure-PyTorch :func:`multiview_sampling` (same arguments and result), built on
     ``torch.nn.functional.grid_sample``; for tests and fallback."""
-    return multiview_sampling(features, points_2d, view_index, level_weights, impl='reference')
+    return multiview_sampling(features, points_2d, view_index, level_weights, impl='reference',
+                              align_corners=align_corners)
 
 
 class _MultiviewSampling(torch.autograd.Function):
@@ -109,24 +116,27 @@ class _MultiviewSampling(torch.autograd.Function):
     weights [BG, N, L]."""
 
     @staticmethod
-    def forward(ctx, points, views, weights, *features):
+    def forward(ctx, points, views, weights, align_corners, *features):
         ctx.save_for_backward(points, views, weights, *features)
-        return torch.ops.gdocc.multiview_sampling_forward(list(features), points, views, weights)
+        ctx.align_corners = align_corners
+        return torch.ops.gdocc.multiview_sampling_forward(list(features), points, views, weights,
+                                                          align_corners)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
         points, views, weights, *features = ctx.saved_tensors
         need_points, _, need_weights, *need_features = ctx.needs_input_grad
+        need_features = need_features[1:]  # the first is align_corners'
         grad_features, grad_points, grad_weights = torch.ops.gdocc.multiview_sampling_backward(
-            grad_out, features, points, views, weights, any(need_features), need_points,
-            need_weights)
+            grad_out, features, points, views, weights, ctx.align_corners, any(need_features),
+            need_points, need_weights)
         return (grad_points if need_points else None, None,
-                grad_weights if need_weights else None,
+                grad_weights if need_weights else None, None,
                 *(g if need else None for g, need in zip(grad_features, need_features)))
 
 
-def _sampling_reference(features, points, views, weights):
+def _sampling_reference(features, points, views, weights, align_corners):
     """grid_sample per level, with the views folded into grid_sample's batch: the samples are
     grouped by the image (batch-group, view) they read and padded to the largest group."""
     bg, per_batch = views.shape
@@ -149,7 +159,7 @@ def _sampling_reference(features, points, views, weights):
         height, width = feature.shape[2:4]
         images = feature.reshape(bg * num_views, height, width, channels).permute(0, 3, 1, 2)
         sampled = F.grid_sample(images, grid, mode='bilinear', padding_mode='zeros',
-                                align_corners=False)  # [BG * V, C, 1, slots]
+                                align_corners=align_corners)  # [BG * V, C, 1, slots]
         mixed = mixed + sampled[image, :, 0, slot] * flat_weights[:, level:level + 1]
     out = points.new_zeros(bg * per_batch, channels).index_put((samples,), mixed)
     return out.view(bg, per_batch, channels)

@@ -9,10 +9,25 @@ camera and inside the image) on every feature level, the levels mixed by per-poi
 a frame in which no camera sees the point reads zero. The frames are **not** averaged: each
 frame's sample is returned separately, for AdaptiveMixing to mix.
 
-Pixel convention: ``ego2img`` produces pixel coordinates with pixel (i, j)'s centre at
-(u, v) = (i, j) (OpenCV intrinsics, the convention LSS's frustum uses too); normalised
-coordinates are ((u + 0.5) / W, (v + 0.5) / H), [0, 1] inside the image, the convention of
-the compiled ``multiview_sampling`` op (``models/ops/multiview_sampling.py``).
+Conventions (each a switch of :class:`MultiviewImages`, defaults SparseOcc's, whose
+checkpoints were trained with them; ``tests/models/test_sparseocc_parity.py`` holds the
+measured agreement):
+
+- pixels: ``ego2img`` produces pixel coordinates with pixel (i, j)'s centre at (u, v) = (i, j)
+  (OpenCV intrinsics, the convention LSS's frustum uses too). SparseOcc normalises them as
+  (u / W, v / H) and samples every level with ``align_corners=True`` (``align_corners``);
+  the alternative is ((u + 0.5) / W, (v + 0.5) / H) with ``align_corners=False``, which
+  puts pixel centres on feature-cell centres at every level. The two land up to 0.6
+  feature pixels apart.
+- visibility: SparseOcc's is strict, 0 < x < 1 and depth > 1e-5 m (``strict_visibility``,
+  ``eps``); the alternative is closed, 0 <= x <= 1.
+- unseen points: in a frame where no camera sees a point, SparseOcc still samples camera 0
+  at its projection (it reads zero unless the point falls within a pixel of that image's
+  border; ``unseen_reads_first_camera``); the alternative reads zero.
+- level weights: SparseOcc lays the per-point level weights out as (B, G, T) while its
+  features are (B, T, G), so frame t of group g uses the weights of group
+  ``(t * G + g) // T`` (with 8 frames and 4 groups, pairs of frames share one group's
+  weights; ``level_weight_layout='sparseocc'``); ``'per_group'`` gives every group its own.
 
 Depth weights (GD-OCC's geometric cue): a sample in a view whose depth the DepthNet predicted
 has its level weights multiplied by the predicted probability of its depth along that
@@ -34,7 +49,8 @@ from core.geometry import project_to_image
 from ..ops.multiview_sampling import multiview_sampling, to_sampling_layout
 
 
-def project_points(points, ego2img, img_shape, eps):
+def project_points(points, ego2img, img_shape, eps, align_corners=False,
+                   strict_visibility=False):
     """Projects ego points into every view.
 
     Args:
@@ -42,20 +58,26 @@ def project_points(points, ego2img, img_shape, eps):
         ego2img (Tensor): float [B, V, 4, 4], current ego -> augmented image pixels.
         img_shape (tuple of 2 ints): (H, W) of the augmented image in pixels.
         eps (float): minimum camera depth (metres) of a visible point.
+        align_corners (bool): normalise as (u / W, v / H) (SparseOcc) instead of
+            ((u + 0.5) / W, (v + 0.5) / H) (module docstring).
+        strict_visibility (bool): visible inside the open square 0 < x, y < 1 (SparseOcc)
+            instead of the closed one.
 
     Returns:
-        tuple(Tensor, Tensor, Tensor): normalised image coordinates [B, V, N, 2]
-        (x = (u + 0.5) / W, y = (v + 0.5) / H, [0, 1] inside; see the module docstring),
-        visibility bool [B, V, N] and camera depth [B, V, N] (metres along the optical
-        axis); float32, or float64 for float64 points.
+        tuple(Tensor, Tensor, Tensor): normalised image coordinates [B, V, N, 2] ([0, 1]
+        inside the image), visibility bool [B, V, N] and camera depth [B, V, N] (metres
+        along the optical axis); float32, or float64 for float64 points.
     """
     dtype = torch.float64 if points.dtype == torch.float64 else torch.float32
     with torch.autocast(points.device.type, enabled=False):
         uv, depth = project_to_image(ego2img, points.to(dtype)[:, None], eps)
     height, width = img_shape
-    uv = (uv + 0.5) / uv.new_tensor([width, height])
-    visible = (depth > eps) & (uv >= 0).all(-1) & (uv <= 1).all(-1)
-    return uv, visible, depth
+    uv = (uv if align_corners else uv + 0.5) / uv.new_tensor([width, height])
+    if strict_visibility:
+        inside = (uv > 0).all(-1) & (uv < 1).all(-1)
+    else:
+        inside = (uv >= 0).all(-1) & (uv <= 1).all(-1)
+    return uv, (depth > eps) & inside, depth
 
 
 def first_camera_per_frame(visible, num_cams):
@@ -153,17 +175,27 @@ class MultiviewImages:
             probabilities; needed for ``sample(..., depth_weighted=True)``.
         depth_bins (sequence of 3 floats, optional): (d_min, d_max, step) of ``depth``.
         eps (float): minimum camera depth (metres) of a visible point.
+        align_corners (bool): SparseOcc's pixel convention (module docstring).
+        strict_visibility (bool): SparseOcc's open visibility square.
+        unseen_reads_first_camera (bool): a frame that does not see a point samples its
+            camera 0 there (SparseOcc) instead of reading zero.
+        level_weight_layout (str): ``'sparseocc'`` or ``'per_group'`` (module docstring).
         impl (str): the op's backend (``'auto'``, ``'cuda'``, ``'cpu'``, ``'reference'``).
     """
 
     def __init__(self, mlvl_feats, ego2img, img_shape, num_cams, num_groups, depth=None,
-                 depth_bins=None, eps=1e-2, impl='auto'):
+                 depth_bins=None, eps=1e-5, align_corners=True, strict_visibility=True,
+                 unseen_reads_first_camera=True, level_weight_layout='sparseocc',
+                 impl='auto'):
         batch, num_views = mlvl_feats[0].shape[:2]
         if num_views % num_cams or tuple(ego2img.shape[:2]) != (batch, num_views):
             raise ValueError(f'MultiviewImages: V = {num_views} views must be frames x '
                              f'{num_cams} cameras and match ego2img {tuple(ego2img.shape)}')
         if (depth is None) != (depth_bins is None):
             raise ValueError('MultiviewImages: depth and depth_bins go together')
+        if level_weight_layout not in ('sparseocc', 'per_group'):
+            raise ValueError(f'MultiviewImages: level_weight_layout must be \'sparseocc\' or '
+                             f'\'per_group\', got {level_weight_layout!r}')
         self.batch, self.num_views = batch, num_views
         self.num_cams, self.num_groups = int(num_cams), int(num_groups)
         self.num_frames = num_views // self.num_cams
@@ -176,6 +208,9 @@ class MultiviewImages:
         self.depth = depth
         self.depth_bins = depth_bins
         self.eps = eps
+        self.align_corners, self.strict_visibility = bool(align_corners), bool(strict_visibility)
+        self.unseen_reads_first_camera = bool(unseen_reads_first_camera)
+        self.level_weight_layout = level_weight_layout
         self.impl = impl
 
     def sample(self, points, level_weights, depth_weighted=False):
@@ -203,15 +238,22 @@ class MultiviewImages:
         frames, cams = self.num_frames, self.num_cams
         num = num_q * groups * per_group
         flat = points.float().reshape(batch, num, 3)
-        uv, visible, depth = project_points(flat, self.ego2img, self.img_shape, self.eps)
+        uv, visible, depth = project_points(flat, self.ego2img, self.img_shape, self.eps,
+                                            self.align_corners, self.strict_visibility)
         camera, seen = first_camera_per_frame(visible, cams)              # [B, T, M]
         view = camera + torch.arange(frames, device=camera.device)[:, None] * cams
         uv_chosen = uv.gather(1, view[..., None].expand(-1, -1, -1, 2))   # [B, T, M, 2]
-        view = torch.where(seen, view, torch.full_like(view, -1))
+        if not self.unseen_reads_first_camera:
+            view = torch.where(seen, view, torch.full_like(view, -1))
 
-        weights = level_weights.float().reshape(batch, 1, num, -1).expand(-1, frames, -1, -1)
+        weights = self._frame_level_weights(level_weights.float())       # [B, T, M, L]
         if depth_weighted:
-            current = current_frame_depth_weight(uv[:, :cams], depth[:, :cams], camera[:, 0],
+            # The depth map's cells are read in the pixel-centre convention.
+            uv_centre = uv[:, :cams]
+            if self.align_corners:
+                height, width = self.img_shape
+                uv_centre = uv_centre + 0.5 / uv.new_tensor([width, height])
+            current = current_frame_depth_weight(uv_centre, depth[:, :cams], camera[:, 0],
                                                  seen[:, 0], self.depth, self.img_shape,
                                                  self.depth_bins)          # [B, M]
             frame_weight = torch.cat([current[:, None], current.new_ones(batch, frames - 1,
@@ -226,5 +268,18 @@ class MultiviewImages:
 
         sampled = multiview_sampling(self.feats, to_op(uv_chosen).contiguous(),
                                      to_op(view).contiguous(), to_op(weights).contiguous(),
-                                     impl=self.impl)                      # [B G, Q, T P, C/G]
+                                     impl=self.impl, align_corners=self.align_corners)
         return sampled.view(batch, groups, num_q, frames * per_group, -1).transpose(1, 2)
+
+    def _frame_level_weights(self, level_weights):
+        """float [B, Q, G, P, L] -> [B, T, Q G P, L]: the level weights each frame uses
+        (``level_weight_layout``, module docstring)."""
+        batch, num_q, groups, per_group, levels = level_weights.shape
+        frames = self.num_frames
+        if self.level_weight_layout == 'sparseocc':
+            # Frame t, group g reads entry t * G + g of a (G, T) layout: group (t G + g) // T.
+            index = torch.arange(frames * groups, device=level_weights.device) // frames
+            level_weights = level_weights[:, :, index].view(
+                batch, num_q, frames, groups, per_group, levels).transpose(1, 2)
+            return level_weights.reshape(batch, frames, num_q * groups * per_group, levels)
+        return level_weights.reshape(batch, 1, -1, levels).expand(-1, frames, -1, -1)

@@ -129,6 +129,15 @@ def test_arbitrary_rotation_resamples_with_free_outside():
     assert out[100, 100, 0] == 0           # the centre stays inside
 
 
+@pytest.mark.parametrize('unknown_label', [255, FREE_LABEL])
+def test_bev_rotation_labels_the_corners_it_brings_in_unknown(unknown_label):
+    """SparseOcc fills them with 255, which the losses leave out; 17 calls them free."""
+    results = dict(gt_occ_sem=np.zeros(GRID_SHAPE, np.uint8), bev_aug=np.eye(4))
+    out = BEVAug(rotation_range=(45, 45), unknown_label=unknown_label)(results)['gt_occ_sem']
+    assert out[0, 0, 0] == unknown_label and out[100, 100, 0] == 0
+    assert BEVAug().grid_fill['gt_occ_sem'] == 255
+
+
 def test_bev_aug_rejects_a_wrong_grid():
     with pytest.raises(ValueError, match=r'gt_occ_sem has shape \(10, 10, 16\)'):
         BEVAug(flip_x_prob=1.0)(dict(gt_occ_sem=np.zeros((10, 10, 16), np.uint8),

@@ -209,7 +209,32 @@ def test_panoptic_inference_gives_instances():
     ids = result['pred_occ_inst']
     assert ids.dtype == torch.int32 and ids.shape == GRID
     assert ids[2, 2, 1] != ids[3, 2, 1] and ids[2, 2, 1] > 0 and ids[6, 6, 1] == ids[6, 6, 2] > 0
-    assert (ids[gt[0] == 11] == 0).all() and (ids[gt[0] == FREE] == 0).all()
+    # A stuff class is one segment of its own; free voxels are none.
+    road = ids[gt[0] == 11]
+    assert (road == road[0]).all() and road[0] > 0
+    assert road[0] not in (ids[2, 2, 1], ids[3, 2, 1], ids[6, 6, 1])
+    assert (ids[gt[0] == FREE] == 0).all()
+
+
+def test_panoptic_merge_by_hand():
+    """SparseOcc's panoptic merge: confident queries claim the voxels where score x mask is
+    largest; a query keeps its claimed voxels with mask >= 0.5 unless they are under
+    overlap_threshold of its mask; a second query of a seen stuff class joins that segment
+    but leaves its voxels' label free (SparseOcc's code does so)."""
+    head = MODELS.build(_cfg(num_queries=5, score_threshold=0.3, panoptic=True))
+    cls = torch.full((5, NUM_CLASSES), 0.0)
+    cls[0, 4], cls[1, 11], cls[2, 11], cls[3, 4], cls[4, 7] = 0.9, 0.8, 0.7, 0.6, 0.2
+    # voxels:    0    1    2    3    4    5
+    mask = torch.tensor([[0.9, 0.9, 0.1, 0.1, 0.1, 0.1],    # car: voxels 0, 1
+                         [0.1, 0.1, 0.9, 0.1, 0.1, 0.1],    # road: voxel 2
+                         [0.1, 0.1, 0.1, 0.9, 0.1, 0.1],    # road again: voxel 3
+                         [0.95, 0.1, 0.1, 0.1, 0.9, 0.9],   # car: loses voxel 0, keeps 2/3
+                         [0.1, 0.1, 0.1, 0.1, 0.1, 0.9]])   # dropped (score 0.2)
+    segment, labels = head.merge_panoptic(cls, mask)
+    # Query 3 claims voxels 4, 5 (0.6 x 0.9 beats the others) but not voxel 0 (0.9 x 0.9 >
+    # 0.6 x 0.95): 2 of its 3 mask voxels, under 0.8: dropped.
+    assert segment.tolist() == [1, 1, 2, 2, 0, 0]
+    assert labels.tolist() == [4, 4, 11, FREE, FREE, FREE]
 
 
 def test_voxels_outside_the_valid_mask_get_no_loss_and_no_gradient():

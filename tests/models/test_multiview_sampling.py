@@ -49,11 +49,12 @@ def _to(case, device):
     (3, dict(sizes=((1, 1),), channels=40)),            # one level, a single pixel
     (4, dict(bg=1, sizes=((5, 3), (9, 2), (2, 7)), points=1)),
 ])
-def test_compiled_forward_matches_reference(impl, seed, kwargs):
+@pytest.mark.parametrize('align_corners', [False, True])
+def test_compiled_forward_matches_reference(impl, seed, kwargs, align_corners):
     case = _random_case(seed, **kwargs)
     dev = _device_for(impl)
-    out = multiview_sampling(*_to(case, dev), impl=impl)
-    expected = multiview_sampling_reference(*case)
+    out = multiview_sampling(*_to(case, dev), impl=impl, align_corners=align_corners)
+    expected = multiview_sampling_reference(*case, align_corners=align_corners)
     assert out.shape == (*case[1].shape[:-1], case[0][0].shape[-1])
     assert torch.allclose(out.cpu(), expected, atol=1e-5, rtol=1e-5)
 
@@ -63,7 +64,8 @@ def impl(request):
     return request.param
 
 
-def test_gradcheck_in_float64(impl):
+@pytest.mark.parametrize('align_corners', [False, True])
+def test_gradcheck_in_float64(impl, align_corners):
     features, pts, view_index, weights = _to(
         _random_case(5, bg=2, views=2, channels=3, sizes=((3, 4), (2, 3)), queries=3, points=2,
                      dtype=torch.float64), _device_for(impl))
@@ -72,14 +74,15 @@ def test_gradcheck_in_float64(impl):
 
     def sample(level0, level1, points, level_weights):
         return multiview_sampling([level0, level1], points, view_index, level_weights,
-                                  impl=impl)
+                                  impl=impl, align_corners=align_corners)
 
     assert torch.autograd.gradcheck(sample, inputs, nondet_tol=NONDET_TOL.get(impl, 0.0))
 
 
 @pytest.mark.skipif(not COMPILED, reason='models._C is not built')
 @pytest.mark.parametrize('impl', COMPILED)
-def test_compiled_gradients_match_reference(impl):
+@pytest.mark.parametrize('align_corners', [False, True])
+def test_compiled_gradients_match_reference(impl, align_corners):
     case = _random_case(6, bg=3, views=6, channels=16, sizes=((12, 20), (6, 10), (3, 5)),
                         queries=40, points=6, used_views=[0, 2, 3, 5])
     grad = torch.randn(*case[1].shape[:-1], 16, generator=torch.Generator().manual_seed(7))
@@ -88,8 +91,8 @@ def test_compiled_gradients_match_reference(impl):
         features, pts, view_index, weights = _to(case, device)
         leaves = [f.requires_grad_() for f in features] + [pts.requires_grad_(),
                                                            weights.requires_grad_()]
-        multiview_sampling(features, pts, view_index, weights, impl=name).backward(
-            grad.to(device))
+        multiview_sampling(features, pts, view_index, weights, impl=name,
+                           align_corners=align_corners).backward(grad.to(device))
         results.append([leaf.grad.cpu() for leaf in leaves])
     for got, expected in zip(*results):
         assert torch.allclose(got, expected, atol=1e-5, rtol=1e-4)

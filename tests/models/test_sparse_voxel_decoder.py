@@ -127,13 +127,18 @@ def test_the_geometric_prior_steers_the_kept_set():
         _decoder()(volume, images, None)
 
 
-def test_stage_losses_equal_the_losses_of_the_upsampled_prediction():
+@pytest.mark.parametrize('with_unknown', [False, True])
+def test_stage_losses_equal_the_losses_of_the_upsampled_prediction(with_unknown):
     """SparseOcc compares a coarse voxel's prediction with every full-grid label it covers;
-    the label counts give the same losses without building the upsampled grid."""
+    the label counts give the same losses without building the upsampled grid. Unknown
+    voxels (255, a BEV rotation's corners) are left out of the cross-entropy and affinity
+    losses and are background of every class in the Lovasz loss, as in SparseOcc."""
     decoder = _decoder()
     gen = torch.Generator().manual_seed(3)
     gt = torch.randint(0, FREE + 1, (1, *GRID), generator=gen).to(torch.uint8)
     gt[:, :, :, 4:] = FREE
+    if with_unknown:
+        gt[:, :12, :12] = 255
     with torch.no_grad():
         out = decoder(*_inputs())
         losses = decoder.loss(out['stages'], gt)
@@ -147,13 +152,16 @@ def test_stage_losses_equal_the_losses_of_the_upsampled_prediction():
             labels = gt[0][fine[:, 0], fine[:, 1], fine[:, 2]].long()
             logits = stage['logits'][0].repeat_interleave(f ** 3, 0)
             weight = decoder.loss_ce.class_weight
-            expected = F.cross_entropy(logits, labels, weight=weight)
+            expected = F.cross_entropy(logits, labels, weight=weight, ignore_index=255)
             assert losses[f'loss_ce_s{s}'].item() == pytest.approx(expected.item(), rel=1e-5)
             probs = logits.softmax(-1)
-            for name, fn in (('lovasz', decoder.loss_lovasz), ('geo_scal', decoder.loss_geo_scal),
+            known = labels != 255
+            assert losses[f'loss_lovasz_s{s}'].item() == pytest.approx(
+                decoder.loss_lovasz(probs, labels).item(), rel=1e-4, abs=1e-6), s
+            for name, fn in (('geo_scal', decoder.loss_geo_scal),
                              ('sem_scal', decoder.loss_sem_scal)):
                 assert losses[f'loss_{name}_s{s}'].item() == pytest.approx(
-                    fn(probs, labels).item(), rel=1e-4, abs=1e-6), (name, s)
+                    fn(probs[known], labels[known]).item(), rel=1e-4, abs=1e-6), (name, s)
 
 
 def test_topk_and_grid_are_checked():
