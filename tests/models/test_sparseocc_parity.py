@@ -40,7 +40,8 @@ CLASS_FREQUENCIES = [
 def sparseocc_model_config(size):
     """This codebase's modules configured as SparseOcc at the fixture's sizes (the module
     defaults are SparseOcc's conventions; sizes are what the fixture changes)."""
-    widths = [size['base_channels'] * 2 ** i for i in range(4)]
+    expansion = 4 if size['depth'] >= 50 else 1            # bottleneck vs basic blocks
+    widths = [size['base_channels'] * expansion * 2 ** i for i in range(4)]
     dims, frames = size['embed_dims'], size['num_frames']
     return dict(
         type='GDOcc',
