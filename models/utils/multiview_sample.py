@@ -6,8 +6,9 @@ Every 3D point (augmented current ego frame, metres) is projected into every vie
 already inside the matrices; views are frame-major, ``view = t * num_cams + camera``, frame
 0 current). In each frame the point reads the first camera that sees it (in front of the
 camera and inside the image) on every feature level, the levels mixed by per-point weights;
-a frame in which no camera sees the point reads zero. The frames are **not** averaged: each
-frame's sample is returned separately, for AdaptiveMixing to mix.
+a frame in which no camera sees the point reads (nearly) zero, see "unseen points" below.
+The frames are **not** averaged: each frame's sample is returned separately, for
+AdaptiveMixing to mix.
 
 Conventions (each a switch of :class:`MultiviewImages`, defaults SparseOcc's, whose
 checkpoints were trained with them; ``tests/models/test_sparseocc_parity.py`` holds the
@@ -224,7 +225,7 @@ class MultiviewImages:
 
         Returns:
             Tensor: float32 [B, Q, G, T * P, C / G], sample t * P + p = point p seen in
-            frame t; zero where frame t does not see the point.
+            frame t; (nearly) zero where frame t does not see the point.
         """
         batch, num_q, groups, per_group, _ = points.shape
         if batch != self.batch or groups != self.num_groups or \
