@@ -70,6 +70,9 @@ class DepthLoss(nn.Module):
         target = one_hot.movedim(1, -1)[valid]       # [P, D]
         if pred.shape[0] == 0:
             return depth_pred.sum() * 0.0
-        # BCE saturates (log 0) if a probability is exactly 0 or 1; clamp like BEVDepth.
-        loss = F.binary_cross_entropy(pred.clamp(1e-6, 1 - 1e-6), target, reduction='sum')
+        # BCE saturates (log 0) if a probability is exactly 0 or 1; clamp like BEVDepth. CUDA
+        # autocast refuses binary_cross_entropy (unsafe in float16): float32, autocast off.
+        with torch.autocast(pred.device.type, enabled=False):
+            loss = F.binary_cross_entropy(pred.float().clamp(1e-6, 1 - 1e-6), target.float(),
+                                          reduction='sum')
         return self.loss_weight * loss / pred.shape[0]

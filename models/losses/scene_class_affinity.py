@@ -25,9 +25,11 @@ from mmdet3d.registry import MODELS
 
 def _ratio_bce(numerator, denominator):
     """BCE(num / den, 1) = -log(num / den); the ratio is clamped into (0, 1] because
-    soft ratios may hit 0 (log would be -inf) and float error may push them above 1."""
-    ratio = (numerator / denominator.clamp_min(1e-12)).clamp(1e-7, 1.0)
-    return F.binary_cross_entropy(ratio, torch.ones_like(ratio))
+    soft ratios may hit 0 (log would be -inf) and float error may push them above 1. CUDA
+    autocast refuses binary_cross_entropy (unsafe in float16): float32, autocast off."""
+    with torch.autocast(numerator.device.type, enabled=False):
+        ratio = (numerator.float() / denominator.float().clamp_min(1e-12)).clamp(1e-7, 1.0)
+        return F.binary_cross_entropy(ratio, torch.ones_like(ratio))
 
 
 def affinity_terms(prob, target, total):

@@ -45,3 +45,17 @@ def test_no_depth_gives_zero_and_shape_errors():
     assert loss(pred, torch.zeros(2, 2, 2)).item() == 0.0
     with pytest.raises(ValueError, match='D=4'):
         loss(torch.rand(2, 5, 2, 2), torch.zeros(2, 2, 2))
+
+
+def test_reduced_precision_input_gives_the_float32_loss():
+    # CUDA autocast refuses binary_cross_entropy; the loss computes in float32 with autocast
+    # off (the device check's AMP training step runs it on a GPU), so a bfloat16 prediction
+    # under autocast gives the float32 loss of the same values.
+    loss = MODELS.build(dict(type='DepthLoss', depth_bound=(1.0, 5.0, 1.0)))
+    pred = torch.randn(2, 4, 2, 3, generator=torch.Generator().manual_seed(1)).softmax(1)
+    pred = pred.bfloat16()
+    gt = torch.tensor([1.5, 2.5, 3.5, 4.5, 0.0, 2.0]).reshape(2, 1, 3).expand(2, 2, 3)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        value = loss(pred, gt)
+    assert value.dtype == torch.float32
+    assert value.item() == pytest.approx(loss(pred.float(), gt).item(), rel=1e-6)

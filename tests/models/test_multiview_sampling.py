@@ -187,9 +187,12 @@ def test_cuda_matches_compiled_cpu_forward_and_backward():
     grad = torch.randn(*case[1].shape[:-1], 40, generator=torch.Generator().manual_seed(11))
     results = []
     for impl in ('cpu', 'cuda'):
+        # Fresh leaves per pass: .to('cpu') returns the case's own tensors, and a copy of a
+        # tensor that requires grad is no leaf (its .grad stays None).
         features, pts, view_index, weights = _to(case, torch.device(impl))
-        leaves = [f.requires_grad_() for f in features] + [pts.requires_grad_(),
-                                                           weights.requires_grad_()]
+        features = [f.detach().requires_grad_() for f in features]
+        pts, weights = pts.detach().requires_grad_(), weights.detach().requires_grad_()
+        leaves = features + [pts, weights]
         out = multiview_sampling(features, pts, view_index, weights, impl=impl)
         out.backward(grad.to(impl))
         results.append([out.detach().cpu()] + [leaf.grad.cpu() for leaf in leaves])

@@ -48,3 +48,18 @@ def test_gradients_are_finite_even_with_zero_probabilities():
         MODELS.build(dict(type='GeoScalLoss', free_label=3))(probs, labels)
     total.backward()
     assert torch.isfinite(total) and torch.isfinite(logits.grad).all()
+
+
+def test_reduced_precision_input_gives_the_float32_loss():
+    # CUDA autocast refuses binary_cross_entropy: the ratios are computed in float32 with
+    # autocast off (the device check's AMP training step runs it on a GPU). The sums before
+    # them still run in bfloat16 under autocast, hence the bfloat16 tolerance.
+    probs = torch.randn(30, 4, generator=torch.Generator().manual_seed(2)).softmax(1)
+    probs = probs.bfloat16()
+    labels = torch.randint(0, 4, (30,), generator=torch.Generator().manual_seed(3))
+    for kind in ('SemScalLoss', 'GeoScalLoss'):
+        loss = MODELS.build(dict(type=kind, free_label=FREE))
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            value = loss(probs, labels)
+        assert value.dtype == torch.float32
+        assert value.item() == pytest.approx(loss(probs.float(), labels).item(), rel=1e-2)

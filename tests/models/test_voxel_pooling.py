@@ -116,8 +116,10 @@ def test_compiled_gradients_match_reference(impl):
     dev = _device_for(impl)
     results = []
     for name, device in ((impl, dev), ('reference', torch.device('cpu'))):
-        d = depth.to(device).requires_grad_()
-        c = context.to(device).requires_grad_()
+        # detach first: .to('cpu') returns the case's own tensor, and a copy of a tensor that
+        # requires grad is no leaf (its .grad stays None).
+        d = depth.detach().to(device).requires_grad_()
+        c = context.detach().to(device).requires_grad_()
         out = voxel_pooling(d, c, *_to(ranks, device), grid_shape, impl=name)
         out.backward(grad.to(device))
         results.append((d.grad.cpu(), c.grad.cpu()))
@@ -224,8 +226,10 @@ def test_cuda_matches_compiled_cpu_forward_and_backward():
     grad = torch.randn(1, *grid_shape, 64, generator=torch.Generator().manual_seed(14))
     results = []
     for impl, device in (('cpu', 'cpu'), ('cuda', 'cuda')):
-        d = depth.to(device).requires_grad_()
-        c = context.to(device).requires_grad_()
+        # detach first: .to('cpu') returns the case's own tensor, and a copy of a tensor that
+        # requires grad is no leaf (its .grad stays None).
+        d = depth.detach().to(device).requires_grad_()
+        c = context.detach().to(device).requires_grad_()
         out = voxel_pooling(d, c, *_to(ranks, device), grid_shape, impl=impl)
         out.backward(grad.to(device))
         results.append([t.detach().cpu() for t in (out, d.grad, c.grad)])
