@@ -377,7 +377,11 @@ class MaskOccHead(BaseModule):
                     matched.reshape(-1), gt.reshape(-1),
                     avg_factor=avg_factor * max(gt.shape[1], 1))
                 loss_dice = loss_dice + self.loss_dice(matched, gt, avg_factor=avg_factor)
-            loss_cls = loss_cls + self.loss_cls(cls_logits[b], cls_target,
+            # One-hot targets (no-object = all zeros) keep mmdet's FocalLoss on its PyTorch
+            # path on every device, as on the CPU: the same numbers everywhere, and a GPU run
+            # needs no CUDA build of mmcv's sigmoid_focal_loss.
+            cls_one_hot = F.one_hot(cls_target, self.num_classes + 1)[:, :self.num_classes]
+            loss_cls = loss_cls + self.loss_cls(cls_logits[b], cls_one_hot,
                                                 avg_factor=avg_factor)
         return dict(loss_cls=loss_cls, loss_mask=loss_mask, loss_dice=loss_dice)
 

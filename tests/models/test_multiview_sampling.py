@@ -198,10 +198,13 @@ def test_cuda_matches_compiled_cpu_forward_and_backward():
         results.append([out.detach().cpu()] + [leaf.grad.cpu() for leaf in leaves])
     cpu, cuda = results
     # Same taps, weights and additions in the same order (nvcc --fmad=false) in the forward;
-    # the backward sums in another order (atomics, warp reductions).
+    # the backward sums in another order (atomics, warp reductions), so its error scales with
+    # the summed magnitudes: bounded relative to each gradient's largest value (the point
+    # gradients reach ~1e3 and cancel to near zero elsewhere; the compiled CPU kernel against
+    # the reference differs by up to 1.4e-6 of that scale on this case).
     assert torch.allclose(cuda[0], cpu[0], atol=1e-6, rtol=1e-6)
     for got, expected in zip(cuda[1:], cpu[1:]):
-        assert torch.allclose(got, expected, atol=1e-5, rtol=1e-4)
+        assert (got - expected).abs().max() <= 1e-5 * expected.abs().max()
 
 
 def test_bad_inputs_raise_one_clear_error():
