@@ -28,6 +28,11 @@ VARIANTS = {
     # SparseOcc's zero start: no implicit branch, and the LSS volume feeds nothing.
     'zero_init': (dict(implicit=None, fusion=None, decoder=dict(init_from_volume=False)),
                   CONTEXT_PATH),
+    # SparseOcc itself (configs/sparseocc_r50_nuimg_704x256_8f.py's overrides): no view
+    # transform at all, no depth loss.
+    'sparseocc': (dict(lss=None, lss_level=None, stereo_level=None, implicit=None, fusion=None,
+                       decoder=dict(init_from_volume=False, use_prior=False,
+                                    use_depth_weight=False)), ()),
 }
 
 
@@ -52,7 +57,7 @@ def test_branch_variant_trains_and_predicts(name):
     model.init_weights()
     model.train()
     losses = model(**_data(model, cfg, True), mode='loss')
-    assert ('loss_depth' in losses) == (name != 'no_lss')
+    assert ('loss_depth' in losses) == (name not in ('no_lss', 'sparseocc'))
     loss, _ = model.parse_losses(losses)
     assert torch.isfinite(loss.detach())
     loss.backward()
