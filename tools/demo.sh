@@ -5,12 +5,14 @@
 #   3. train configs/toy_gdocc.py (resumes an interrupted run, skips a finished one);
 #   4. validate it (RayIoU, mIoU) and render a few predictions;
 #   5. print the model next to the baseline and write $OUT/metrics.json.
+# DEMO_DATA, DEMO_OUT and DEMO_CONFIG replace the world, the output folder and the config (an
+# ablation or configs/toy_sparseocc.py on the same world).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 DATA=${DEMO_DATA:-data/toy_nuscenes}
 OUT=${DEMO_OUT:-work_dirs/demo}
-CONFIG=configs/toy_gdocc.py
+CONFIG=${DEMO_CONFIG:-configs/toy_gdocc.py}
 START=$(date +%s)
 elapsed() { echo "$(( ($(date +%s) - START) / 60 )) min $(( ($(date +%s) - START) % 60 )) s"; }
 
