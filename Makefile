@@ -17,8 +17,8 @@ $(PY):
 	python3 -m venv $(VENV)
 
 $(VENV)/.setup-done: requirements.txt requirements/mmcv.txt requirements/mmdet3d.txt \
-		requirements/constraints.txt tools/setup_env.sh | $(PY)
-	PY=$(PY) bash tools/setup_env.sh
+		requirements/constraints.txt environment/setup_env.sh | $(PY)
+	PY=$(PY) bash environment/setup_env.sh
 	touch $@
 
 install: $(VENV)/.setup-done
@@ -52,14 +52,14 @@ bench-ops: build
 	$(PY) tools/benchmark_ops.py
 
 check-cuda:
-	bash tools/check_cuda_build.sh
+	bash environment/check_cuda_build.sh
 
 device-wheels:
-	bash tools/device_wheels.sh
+	bash environment/device_wheels.sh
 
 OUT ?= device-check-out
 device-check:
-	bash tools/device_check.sh $(OUT)
+	bash environment/device_check.sh $(OUT)
 
 clean:
 	rm -rf build models/_C*.so $(VENV)/.ext-built

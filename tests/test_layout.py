@@ -1,6 +1,7 @@
 """The dependency rule of docs/layout.md, read from the import statements of every module:
-core <- ops <- loaders / models / evaluation / visualization <- engine <- entry points and tools,
-and the toy world generator apart from all of them; no tool imports another."""
+core <- ops <- loaders / models / evaluation / visualization <- engine <- tools.shared <-
+entry points, tools and the machines' kit (environment), and the toy world generator apart
+from all of them; no tool or kit script imports another script."""
 import ast
 import os
 
@@ -8,7 +9,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGES = ('core', 'models', 'loaders', 'evaluation', 'visualization', 'engine', 'toy_nuscenes',
-            'tools')
+            'tools', 'environment')
 # The rooms each room may import (itself included). The compiled extension models._C is
 # part of the ops.
 MAY_IMPORT = {
@@ -20,9 +21,14 @@ MAY_IMPORT = {
     'visualization': {'core', 'ops', 'visualization'},
     'engine': {'core', 'ops', 'loaders', 'models', 'evaluation', 'visualization', 'engine'},
     'toy_nuscenes': {'toy_nuscenes'},
-    # What a tool shares lives in a room; a script's own code is its own.
+    # What scripts share (synthetic inputs, the op benchmark cases) lives in tools.shared; a
+    # script's own code is its own.
+    'shared': {'core', 'ops', 'loaders', 'models', 'evaluation', 'visualization', 'engine',
+               'shared'},
     'tools': {'core', 'ops', 'loaders', 'models', 'evaluation', 'visualization', 'engine',
-              'toy_nuscenes'},
+              'toy_nuscenes', 'shared'},
+    'environment': {'core', 'ops', 'loaders', 'models', 'evaluation', 'visualization', 'engine',
+                    'shared'},
 }
 
 
@@ -31,6 +37,8 @@ def room_of(module):
     parts = module.split('.')
     if parts[0] == 'models' and len(parts) > 1 and parts[1] in ('ops', '_C'):
         return 'ops'
+    if parts[0] == 'tools' and len(parts) > 1 and parts[1] == 'shared':
+        return 'shared'
     return parts[0] if parts[0] in PACKAGES else None
 
 
@@ -100,6 +108,20 @@ def test_a_tool_importing_another_tool_breaks_the_rule(tmp_path):
     (tmp_path / 'tools').mkdir()
     (tmp_path / 'tools' / 'bad.py').write_text('from tools import benchmark_ops\n')
     assert violations(str(tmp_path)) == ['tools.bad imports tools.benchmark_ops']
+
+
+def test_scripts_share_through_tools_shared_only(tmp_path):
+    (tmp_path / 'tools' / 'shared').mkdir(parents=True)
+    (tmp_path / 'tools' / 'good.py').write_text(
+        'from tools.shared.synthetic_batch import packed_sample\n')
+    (tmp_path / 'tools' / 'shared' / 'bad.py').write_text('from tools import timing\n')
+    (tmp_path / 'environment').mkdir()
+    (tmp_path / 'environment' / 'bad.py').write_text(
+        'from tools.shared import op_benchmark\nfrom tools import timing\n'
+        'from environment import check_requirements\n')
+    assert violations(str(tmp_path)) == [
+        'tools.shared.bad imports tools.timing', 'environment.bad imports tools.timing',
+        'environment.bad imports environment.check_requirements']
 
 
 def test_relative_imports_resolve_from_the_package():

@@ -15,10 +15,10 @@ import argparse
 import numpy as np
 import torch
 
-from engine.op_benchmark import time_calls
 from evaluation import ray_metrics
-from evaluation.synthetic_scenes import make_scene
 from models.ops import backend
+from tools.shared.op_benchmark import time_calls
+from tools.shared.synthetic_scenes import make_scene
 
 VAL_SAMPLES = 6019
 

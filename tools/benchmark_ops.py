@@ -1,6 +1,6 @@
 """Benchmarks GD-OCC's compiled ops against their pure-PyTorch references.
 
-For each op of ``engine.op_benchmark`` (the paper model's sizes), prints the median time of
+For each op of ``tools.shared.op_benchmark`` (the paper model's sizes), prints the median time of
 the forward and of forward + backward for the compiled kernel and for the reference (after
 ``--warmup`` untimed calls), the spread of the timed calls ((max - min) / median) and the
 ratio of the medians: on the CPU always, and on the GPU too when one is present and the
@@ -16,8 +16,8 @@ import json
 
 import torch
 
-from engine.op_benchmark import CASES, WARMUP_RUNS, time_calls
 from models.ops import backend
+from tools.shared.op_benchmark import CASES, WARMUP_RUNS, time_calls
 
 
 def main():

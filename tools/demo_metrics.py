@@ -12,7 +12,7 @@ import argparse
 import numpy as np
 
 from evaluation import Metric_mIoU, main_rayiou
-from evaluation.synthetic_scenes import CLASS, FREE, make_scene
+from tools.shared.synthetic_scenes import CLASS, FREE, make_scene
 
 STATIC = [CLASS[n] for n in ('road', 'sidewalk', 'terrain', 'manmade', 'vegetation')]
 

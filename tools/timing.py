@@ -37,7 +37,7 @@ from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 
 from engine.runtime import allow_mmengine_checkpoints, fail, load_config
-from loaders.synthetic_batch import packed_sample
+from tools.shared.synthetic_batch import packed_sample
 
 
 def parse_args(argv=None):

@@ -4,7 +4,7 @@ and takes screenshots: the page's tests, its benchmark and the screenshot in the
 It speaks the Chrome DevTools Protocol over Chromium's ``--remote-debugging-pipe`` (file
 descriptors 3 and 4 of the browser, JSON messages ending in a NUL byte), so it needs no
 network port and no package beyond the standard library. The browser is Debian's
-``chromium`` package (``make install`` / ``tools/setup_env.sh`` install it); it draws WebGL
+``chromium`` package (``make install`` / ``environment/setup_env.sh`` install it); it draws WebGL
 in software (SwiftShader), hence ``--enable-unsafe-swiftshader``, which modern Chromium
 requires for software WebGL.
 """

@@ -25,7 +25,7 @@ class Occ3DNuScenesDataset(BaseDataset):
     ``DataFileError`` naming the two it understands.
 
     Each item handed to the pipeline is the keyframe's info (see
-    ``tools/create_data.keyframe_info``) with every path made absolute, plus:
+    ``core.infos.keyframe_info``) with every path made absolute, plus:
 
     - ``ray_origins``: float32 [T_o, 3], T_o <= ``max_ray_origins``: LiDAR positions of the
       keyframes of the same scene within ``|x|, |y| < ray_origin_range`` metres of this

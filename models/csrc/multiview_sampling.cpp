@@ -16,45 +16,10 @@
 
 #include "cpu_kernels.h"
 #include "host_device.h"
+#include "input_checks.h"
 #include "multiview_sampling.h"
 
 namespace gdocc {
-
-void check_multiview_sampling_inputs(at::TensorList features, const at::Tensor& points,
-                                     const at::Tensor& view_index,
-                                     const at::Tensor& level_weights) {
-  const int64_t num_levels = static_cast<int64_t>(features.size());
-  TORCH_CHECK(num_levels >= 1 && num_levels <= kMaxSamplingLevels,
-              "multiview_sampling: expected 1 to ", kMaxSamplingLevels, " feature levels, got ",
-              num_levels);
-  const auto& first = features[0];
-  TORCH_CHECK(first.dim() == 5, "multiview_sampling: features must be [BG, V, H, W, C]");
-  TORCH_CHECK(first.scalar_type() == at::kFloat || first.scalar_type() == at::kDouble,
-              "multiview_sampling: features must be float32 or float64");
-  for (const auto& level : features) {
-    TORCH_CHECK(level.dim() == 5 && level.size(0) == first.size(0) &&
-                    level.size(1) == first.size(1) && level.size(4) == first.size(4),
-                "multiview_sampling: every level must be [BG, V, H_l, W_l, C] with one BG, V, C");
-    TORCH_CHECK(level.scalar_type() == first.scalar_type() && level.device() == first.device(),
-                "multiview_sampling: every level must share dtype and device");
-  }
-  const int64_t bg = first.size(0);
-  TORCH_CHECK(points.dim() == 3 && points.size(0) == bg && points.size(2) == 2 &&
-                  points.scalar_type() == first.scalar_type(),
-              "multiview_sampling: points must be [BG, N, 2] with the features' dtype");
-  const int64_t n = points.size(1);
-  TORCH_CHECK(view_index.dim() == 2 && view_index.size(0) == bg && view_index.size(1) == n &&
-                  view_index.scalar_type() == at::kLong,
-              "multiview_sampling: view_index must be int64 [BG, N]");
-  TORCH_CHECK(level_weights.dim() == 3 && level_weights.size(0) == bg &&
-                  level_weights.size(1) == n && level_weights.size(2) == num_levels &&
-                  level_weights.scalar_type() == first.scalar_type(),
-              "multiview_sampling: level_weights must be [BG, N, L] with the features' dtype");
-  for (const auto* t : {&points, &view_index, &level_weights}) {
-    TORCH_CHECK(t->device() == first.device(),
-                "multiview_sampling: all inputs must be on the same device");
-  }
-}
 
 namespace {
 
@@ -205,11 +170,7 @@ std::tuple<std::vector<at::Tensor>, at::Tensor, at::Tensor> multiview_sampling_b
     const at::Tensor& view_index_in, const at::Tensor& level_weights_in, bool align_corners,
     bool need_features, bool need_points, bool need_weights) {
   check_multiview_sampling_inputs(features_in, points_in, view_index_in, level_weights_in);
-  TORCH_CHECK(grad_out_in.dim() == 3 && grad_out_in.size(0) == points_in.size(0) &&
-                  grad_out_in.size(1) == points_in.size(1) &&
-                  grad_out_in.size(2) == features_in[0].size(4) &&
-                  grad_out_in.scalar_type() == points_in.scalar_type(),
-              "multiview_sampling: grad_out must be [BG, N, C] with the features' dtype");
+  check_multiview_sampling_grad_out(grad_out_in, features_in, points_in);
   const auto features = contiguous_levels(features_in);
   const auto grad_out = grad_out_in.contiguous();
   const auto points = points_in.contiguous();

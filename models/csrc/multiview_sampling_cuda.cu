@@ -14,13 +14,10 @@
 #include <vector>
 
 #include "host_device.h"
+#include "input_checks.h"
 #include "multiview_sampling.h"
 
 namespace gdocc {
-
-void check_multiview_sampling_inputs(at::TensorList features, const at::Tensor& points,
-                                     const at::Tensor& view_index,
-                                     const at::Tensor& level_weights);
 
 namespace {
 
@@ -154,12 +151,7 @@ std::tuple<std::vector<at::Tensor>, at::Tensor, at::Tensor> multiview_sampling_b
     const at::Tensor& view_index_in, const at::Tensor& level_weights_in, bool align_corners,
     bool need_features, bool need_points, bool need_weights) {
   check_multiview_sampling_inputs(features_in, points_in, view_index_in, level_weights_in);
-  TORCH_CHECK(grad_out_in.dim() == 3 && grad_out_in.size(0) == points_in.size(0) &&
-                  grad_out_in.size(1) == points_in.size(1) &&
-                  grad_out_in.size(2) == features_in[0].size(4) &&
-                  grad_out_in.scalar_type() == points_in.scalar_type() &&
-                  grad_out_in.device() == points_in.device(),
-              "multiview_sampling: grad_out must be [BG, N, C] with the features' dtype");
+  check_multiview_sampling_grad_out(grad_out_in, features_in, points_in);
   const c10::cuda::CUDAGuard guard(points_in.device());
   std::vector<at::Tensor> features;
   for (const auto& level : features_in) features.push_back(level.contiguous());

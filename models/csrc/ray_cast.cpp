@@ -3,23 +3,10 @@
 #include <torch/library.h>
 #include <torch/types.h>
 
+#include "input_checks.h"
 #include "ray_cast.h"
 
 namespace gdocc {
-
-void check_ray_cast_inputs(const at::Tensor& occupied, const at::Tensor& origins,
-                           const at::Tensor& directions, at::ArrayRef<double> grid_min) {
-  TORCH_CHECK(occupied.dim() == 3 && occupied.scalar_type() == at::kBool,
-              "ray_cast: occupied must be a bool tensor [X, Y, Z]");
-  TORCH_CHECK(origins.dim() == 2 && origins.size(1) == 3 &&
-                  origins.scalar_type() == at::kDouble,
-              "ray_cast: origins must be a float64 tensor [N, 3]");
-  TORCH_CHECK(directions.sizes() == origins.sizes() && directions.scalar_type() == at::kDouble,
-              "ray_cast: directions must be a float64 tensor shaped like origins");
-  TORCH_CHECK(occupied.device() == origins.device() && origins.device() == directions.device(),
-              "ray_cast: all inputs must be on the same device");
-  TORCH_CHECK(grid_min.size() == 3, "ray_cast: grid_min must hold 3 values");
-}
 
 std::tuple<at::Tensor, at::Tensor> ray_cast_cpu(const at::Tensor& occupied_in,
                                                 const at::Tensor& origins_in,

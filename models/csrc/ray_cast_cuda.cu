@@ -4,12 +4,10 @@
 #include <torch/library.h>
 #include <torch/types.h>
 
+#include "input_checks.h"
 #include "ray_cast.h"
 
 namespace gdocc {
-
-void check_ray_cast_inputs(const at::Tensor& occupied, const at::Tensor& origins,
-                           const at::Tensor& directions, at::ArrayRef<double> grid_min);
 
 __global__ void ray_cast_kernel(const bool* __restrict__ occupied, int64_t size_x, int64_t size_y,
                                 int64_t size_z, double min_x, double min_y, double min_z,

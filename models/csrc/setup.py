@@ -2,19 +2,16 @@
 
 It builds the extension ``make build`` builds (``models._C`` from every ``models/csrc/*.cpp``,
 plus the ``*.cu`` files where a CUDA toolkit and a CUDA torch are present): it runs the
-top-level ``setup.py`` from the repository root with the same command line, so
-``--inplace`` puts ``models/_C*.so`` where ``import models._C`` finds it, as
-``pip install -e .`` does. ``MAX_JOBS``, ``GDOCC_FORCE_CUDA`` and ``GDOCC_NO_OPENMP`` work
+top-level ``setup.py`` as a script of its own, from the repository root, with the same
+command line, so ``--inplace`` puts ``models/_C*.so`` where ``import models._C`` finds it,
+as ``pip install -e .`` does. ``MAX_JOBS``, ``GDOCC_FORCE_CUDA`` and ``GDOCC_NO_OPENMP`` work
 as there.
 """
 import os
-import runpy
+import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 if __name__ == '__main__':
-    os.chdir(ROOT)
-    sys.path.insert(0, ROOT)
-    sys.argv[0] = os.path.join(ROOT, 'setup.py')
-    runpy.run_path(sys.argv[0], run_name='__main__')
+    sys.exit(subprocess.call([sys.executable, 'setup.py', *sys.argv[1:]], cwd=ROOT))

@@ -22,39 +22,9 @@
 
 #include "cpu_kernels.h"
 #include "host_device.h"
+#include "input_checks.h"
 
 namespace gdocc {
-
-void check_voxel_pooling_points(const at::Tensor& depth, const at::Tensor& context,
-                                const at::Tensor& ranks_depth, const at::Tensor& ranks_feat,
-                                const at::Tensor& ranks_voxel) {
-  TORCH_CHECK(depth.scalar_type() == at::kFloat || depth.scalar_type() == at::kDouble,
-              "voxel_pooling: depth must be float32 or float64");
-  TORCH_CHECK(context.dim() == 2 && context.scalar_type() == depth.scalar_type(),
-              "voxel_pooling: context must be [rows, C] with depth's dtype");
-  for (const auto* ranks : {&ranks_depth, &ranks_feat, &ranks_voxel}) {
-    TORCH_CHECK(ranks->dim() == 1 && ranks->scalar_type() == at::kLong &&
-                    ranks->size(0) == ranks_depth.size(0),
-                "voxel_pooling: ranks must be int64 [P] tensors of one length");
-    TORCH_CHECK(ranks->device() == depth.device(),
-                "voxel_pooling: all inputs must be on the same device");
-  }
-  TORCH_CHECK(context.device() == depth.device(),
-              "voxel_pooling: all inputs must be on the same device");
-}
-
-void check_voxel_pooling_intervals(const at::Tensor& ranks_voxel,
-                                   const at::Tensor& interval_starts,
-                                   const at::Tensor& interval_lengths, int64_t num_voxels) {
-  TORCH_CHECK(interval_starts.dim() == 1 && interval_starts.scalar_type() == at::kLong &&
-                  interval_lengths.sizes() == interval_starts.sizes() &&
-                  interval_lengths.scalar_type() == at::kLong,
-              "voxel_pooling: interval_starts and interval_lengths must be int64 [K]");
-  TORCH_CHECK(interval_starts.device() == ranks_voxel.device() &&
-                  interval_lengths.device() == ranks_voxel.device(),
-              "voxel_pooling: all inputs must be on the same device");
-  TORCH_CHECK(num_voxels >= 0, "voxel_pooling: num_voxels must be >= 0");
-}
 
 at::Tensor voxel_pooling_forward_cpu(const at::Tensor& depth_in, const at::Tensor& context_in,
                                      const at::Tensor& ranks_depth_in,
@@ -119,9 +89,7 @@ std::tuple<at::Tensor, at::Tensor> voxel_pooling_backward_cpu(
     const at::Tensor& ranks_voxel_in, bool need_depth, bool need_context) {
   check_voxel_pooling_points(depth_in, context_in, ranks_depth_in, ranks_feat_in,
                              ranks_voxel_in);
-  TORCH_CHECK(grad_out_in.dim() == 2 && grad_out_in.size(1) == context_in.size(1) &&
-                  grad_out_in.scalar_type() == depth_in.scalar_type(),
-              "voxel_pooling: grad_out must be [num_voxels, C] with depth's dtype");
+  check_voxel_pooling_grad_out(grad_out_in, depth_in, context_in);
   const auto grad_out = grad_out_in.contiguous();
   const auto depth = depth_in.contiguous();
   const auto context = context_in.contiguous();

@@ -10,15 +10,9 @@
 #include <torch/types.h>
 
 #include "host_device.h"
+#include "input_checks.h"
 
 namespace gdocc {
-
-void check_voxel_pooling_points(const at::Tensor& depth, const at::Tensor& context,
-                                const at::Tensor& ranks_depth, const at::Tensor& ranks_feat,
-                                const at::Tensor& ranks_voxel);
-void check_voxel_pooling_intervals(const at::Tensor& ranks_voxel,
-                                   const at::Tensor& interval_starts,
-                                   const at::Tensor& interval_lengths, int64_t num_voxels);
 
 namespace {
 
@@ -119,10 +113,7 @@ std::tuple<at::Tensor, at::Tensor> voxel_pooling_backward_cuda(
     const at::Tensor& ranks_voxel_in, bool need_depth, bool need_context) {
   check_voxel_pooling_points(depth_in, context_in, ranks_depth_in, ranks_feat_in,
                              ranks_voxel_in);
-  TORCH_CHECK(grad_out_in.dim() == 2 && grad_out_in.size(1) == context_in.size(1) &&
-                  grad_out_in.scalar_type() == depth_in.scalar_type() &&
-                  grad_out_in.device() == depth_in.device(),
-              "voxel_pooling: grad_out must be [num_voxels, C] with depth's dtype and device");
+  check_voxel_pooling_grad_out(grad_out_in, depth_in, context_in);
   const c10::cuda::CUDAGuard guard(depth_in.device());
   const auto grad_out = grad_out_in.contiguous();
   const auto depth = depth_in.contiguous();

@@ -9,8 +9,8 @@ from mmengine.registry import init_default_scope
 
 from mmdet3d.registry import MODELS
 
-from loaders.synthetic_batch import packed_sample
 from models.utils import ImageFeatureCache
+from tools.shared.synthetic_batch import packed_sample
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -9,7 +9,7 @@ from mmengine.registry import init_default_scope
 
 from mmdet3d.registry import MODELS
 
-from loaders.synthetic_batch import packed_sample
+from tools.shared.synthetic_batch import packed_sample
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONTEXT_PATH = ('lss.depth_net.context_mlp', 'lss.depth_net.context_gate',

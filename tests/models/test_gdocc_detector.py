@@ -9,14 +9,14 @@ from mmengine.registry import init_default_scope
 
 from mmdet3d.registry import MODELS
 
-from loaders.synthetic_batch import packed_sample
+from tools.shared.synthetic_batch import packed_sample
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FREE = 17
 
 
 def _packed_batch(cfg, seed=0):
-    """A batch of one synthetic sample (``loaders.synthetic_batch``) at the config's sizes."""
+    """A batch of one synthetic sample (``tools.shared.synthetic_batch``) at the config's sizes."""
     sample = packed_sample(cfg.num_frames, cfg.num_cams, cfg.image_size, seed=seed)
     return dict(inputs=dict(img=[sample['inputs']['img']]),
                 data_samples=[sample['data_samples']])

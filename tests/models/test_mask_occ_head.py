@@ -8,9 +8,9 @@ import torch
 from mmdet3d.registry import MODELS
 
 import models  # noqa: F401
-from loaders.synthetic_batch import camera_rig
 from models.heads.mask_occ_head import focal_cost
 from models.utils import MultiviewImages
+from tools.shared.synthetic_batch import camera_rig
 
 GRID = (8, 8, 4)
 FREE = 17

@@ -6,8 +6,8 @@ import torch.nn.functional as F
 from mmdet3d.registry import MODELS
 
 import models  # noqa: F401
-from loaders.synthetic_batch import camera_rig
 from models.utils import MultiviewImages
+from tools.shared.synthetic_batch import camera_rig
 
 GRID = (32, 32, 8)            # full grid, 0.4 m: coarse 4 x 4 x 1 after 3 stages
 GRID_MIN = (-6.4, -6.4, -1.0)

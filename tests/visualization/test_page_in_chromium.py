@@ -21,7 +21,8 @@ RENDERS = 'Number(document.documentElement.dataset.renders || 0)'
 @pytest.fixture(scope='module')
 def browser():
     if find_chromium() is None:
-        message = 'headless Chromium not installed (make install / tools/setup_env.sh does it)'
+        message = ('headless Chromium not installed (make install / environment/setup_env.sh '
+                   'does it)')
         if os.environ.get('CI'):
             pytest.fail(message)
         pytest.skip(message)

@@ -1,10 +1,11 @@
-"""tools/device_check.py: the error measure, step bookkeeping, and the CPU steps of the dry run."""
+"""environment/device_check.py: the error measure, step bookkeeping, and the CPU steps of the
+dry run."""
 import json
 
 import pytest
 import torch
 
-from tools import device_check
+from environment import device_check
 
 
 def test_max_relative_error_scales_by_the_expected_magnitude():

@@ -1,10 +1,10 @@
-"""tools/lock_requirements.py and the constraints file make install resolves with."""
+"""environment/lock_requirements.py and the constraints file make install resolves with."""
 import os
 import sys
 
 import pytest
 
-from tools import check_requirements, lock_requirements
+from environment import check_requirements, lock_requirements
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONSTRAINTS = os.path.join(ROOT, 'requirements', 'constraints.txt')

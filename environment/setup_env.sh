@@ -5,7 +5,7 @@
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
 cd "$(dirname "$0")/.."
-# Every install resolves within the pinned set (see tools/lock_requirements.py), so every
+# Every install resolves within the pinned set (see environment/lock_requirements.py), so every
 # machine gets the same versions; torch and the packages only torch needs are not pinned.
 CONSTRAINTS=requirements/constraints.txt
 PIP="$PY -m pip --disable-pip-version-check"
@@ -33,7 +33,7 @@ if ! pinned mmcv 2.1.0 || ! have mmcv._ext; then
   MAX_JOBS=${MAX_JOBS:-$(nproc)} $PIP install -q $PIN --no-build-isolation -r requirements/mmcv.txt
 fi
 
-if ! $PY tools/check_requirements.py --constraints $CONSTRAINTS requirements.txt \
+if ! $PY environment/check_requirements.py --constraints $CONSTRAINTS requirements.txt \
     requirements/mmdet3d.txt; then
   echo "[setup] installing requirements.txt (versions pinned by $CONSTRAINTS)"
   $PIP install -q $PIN -r requirements.txt

@@ -1,6 +1,6 @@
 """Exits 0 when every requirement in the given files is installed at a matching version.
 
-Usage: python tools/check_requirements.py [--constraints FILE] requirements.txt [more.txt ...]
+Usage: python environment/check_requirements.py [--constraints FILE] requirements.txt [more.txt ...]
 Lets ``make`` skip pip entirely on a machine that is already set up. With ``--constraints``,
 every package of FILE (``name==version`` lines, ``requirements/constraints.txt``) that is
 installed must also have exactly that version, so a venv that drifted is re-synced; packages

@@ -2,12 +2,13 @@
 carried distribution, as that machine evaluates it (CPython 3.12 on Linux x86_64), is met by
 another carried distribution or by a package of the machine's image.
 
-Usage: python tools/check_device_wheels.py [--folder .whl] [--base requirements/device_base.txt]
+Usage: python environment/check_device_wheels.py [--folder .whl]
+                                                  [--base requirements/device_base.txt]
 
 There the wheels install with ``--no-deps`` and there is no registry, so a dependency nobody
 carried would only show as an ImportError in the middle of the device run; here it shows
 before. Carried are wheels (``*.whl``, their ``METADATA``) and the mmcv source archive
-(``mmcv-*.tar.gz``, its ``requirements/runtime.txt``: tools/device_check.sh compiles it
+(``mmcv-*.tar.gz``, its ``requirements/runtime.txt``: environment/device_check.sh compiles it
 there). Exit status 1 when something is missing, with one line per missing requirement.
 """
 import argparse

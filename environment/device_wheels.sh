@@ -6,9 +6,9 @@
 # Python 3.12 is needed here: pip downloads the cp312 / pure-Python wheels of
 # requirements/device.txt for that platform (a package PyPI has only as a source archive is
 # wheeled here and must come out pure Python), and mmcv 2.1.0, which PyPI has only as source,
-# travels as its source archive: tools/device_check.sh compiles its CPU ops there against
+# travels as its source archive: environment/device_check.sh compiles its CPU ops there against
 # that machine's torch (the model's own CUDA kernels are built there too). Then
-# tools/check_device_wheels.py checks that every requirement of what is carried is met there.
+# environment/check_device_wheels.py checks that every requirement of what is carried is met there.
 # .whl/ is refilled from scratch (one version of each package: a stale wheel beside a new one
 # would stop the install there); pip's cache makes a second run take seconds.
 set -euo pipefail
@@ -68,4 +68,4 @@ print(f'[device-wheels] {len(files)} files, {total:.1f} MiB in {folder}/ (limit 
 if total > limit:
     sys.exit(f'device-wheels: {total:.1f} MiB exceeds the {limit:.0f} MiB a device run carries')
 PYCODE
-"$PY" tools/check_device_wheels.py --folder "$WHEELS"
+"$PY" environment/check_device_wheels.py --folder "$WHEELS"

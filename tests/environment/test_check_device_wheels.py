@@ -1,9 +1,9 @@
-"""tools/check_device_wheels.py on hand-made wheels and an mmcv-like source archive."""
+"""environment/check_device_wheels.py on hand-made wheels and an mmcv-like source archive."""
 import io
 import tarfile
 import zipfile
 
-from tools import check_device_wheels
+from environment import check_device_wheels
 
 
 def _wheel(folder, name, version, requires=()):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Writes the constraints file ``make install`` resolves with, from an installed venv.
 
-    .venv/bin/python tools/lock_requirements.py [--out requirements/constraints.txt]
+    .venv/bin/python environment/lock_requirements.py [--out requirements/constraints.txt]
 
 One ``name==version`` line per distribution installed in the running interpreter's
 environment, sorted by name, except
@@ -10,11 +10,11 @@ environment, sorted by name, except
   torch is the user's (a CUDA build on GPU machines), so neither it nor its own dependencies
   are pinned;
 * this project (``gdocc``) and the installers ``pip`` and ``setuptools``: torch's wheel
-  asks for ``setuptools>=77`` while mmcv's source build needs ``<70`` (tools/setup_env.sh
+  asks for ``setuptools>=77`` while mmcv's source build needs ``<70`` (environment/setup_env.sh
   installs each in its step), so no single pin satisfies both resolutions.
 
-``tools/setup_env.sh`` passes the file to every ``pip install`` (``-c``), so every machine
-resolves the same versions, and ``tools/check_requirements.py --constraints`` re-syncs a
+``environment/setup_env.sh`` passes the file to every ``pip install`` (``-c``), so every machine
+resolves the same versions, and ``environment/check_requirements.py --constraints`` re-syncs a
 venv whose installed versions drifted from it.
 """
 import argparse
@@ -29,9 +29,9 @@ REQUIREMENT_FILES = ('requirements.txt', os.path.join('requirements', 'mmcv.txt'
                      os.path.join('requirements', 'mmdet3d.txt'))
 NEVER_PINNED = {'pip', 'setuptools', 'gdocc'}
 HEADER = """\
-# The exact versions `make install` resolves (tools/setup_env.sh passes this file to every
+# The exact versions `make install` resolves (environment/setup_env.sh passes this file to every
 # pip install with -c). Regenerate from a fresh, tested .venv:
-#   .venv/bin/python tools/lock_requirements.py
+#   .venv/bin/python environment/lock_requirements.py
 # torch and the packages only torch needs are not pinned: the torch is the user's.
 """
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The GPU machine's one command (`make device-check OUT=DIR`, or tools/device_check.sh DIR).
+# The GPU machine's one command (`make device-check OUT=DIR`, or environment/device_check.sh DIR).
 #
 # On the device tool's nvidia-h200 (Python 3.12, torch 2.11.0+cu130, nvcc, no package
 # registry): checks that the carried .whl/ (`make device-wheels`) meets every requirement
 # there, installs its wheels offline into a target folder put on PYTHONPATH, compiles the
 # carried mmcv source (CPU ops) and models._C with its CUDA kernels for the present GPU, side
-# by side on all cores, then runs tools/device_check.py (parity tests, op benchmarks,
+# by side on all cores, then runs environment/device_check.py (parity tests, op benchmarks,
 # paper-config timing, one AMP training iteration, RayIoU through the CUDA kernel). DIR
 # receives device_check.json (rewritten after every step), device_check.log (everything
 # printed) and the steps' own files.
@@ -17,7 +17,7 @@
 # as there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${1:?usage: tools/device_check.sh OUT_DIR}
+OUT=${1:?usage: environment/device_check.sh OUT_DIR}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 exec > >(tee -a "$OUT/device_check.log") 2>&1
@@ -49,7 +49,7 @@ if [ ${#wheels[@]} -eq 0 ] || [ ${#mmcv_src[@]} -ne 1 ] || [ ${#build_tools[@]} 
        "device-wheels on the development machine)" >&2
   exit 1
 fi
-"$PY" tools/check_device_wheels.py --folder .whl
+"$PY" environment/check_device_wheels.py --folder .whl
 
 rm -rf "$SITE" "$MMCV_BUILD"
 mkdir -p "$SITE" "$MMCV_BUILD"
@@ -102,4 +102,4 @@ fi
 cp -r "$mmcv_dir/mmcv" "$SITE/"
 echo "[device-check] mmcv built after $(( $(date +%s) - started )) s"
 
-"$PY" tools/device_check.py "$OUT" $DRY_FLAG --elapsed "$(( $(date +%s) - started ))"
+"$PY" environment/device_check.py "$OUT" $DRY_FLAG --elapsed "$(( $(date +%s) - started ))"

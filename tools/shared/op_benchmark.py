@@ -1,5 +1,5 @@
 """The compiled ops' benchmark cases at the sizes of the paper's model (r50, 704 x 256 input,
-Occ3D grid), shared by ``tools/benchmark_ops.py`` (timing) and ``tools/device_check.py``
+Occ3D grid), shared by ``tools/benchmark_ops.py`` (timing) and ``environment/device_check.py``
 (parity between devices).
 
 - voxel pooling: B=1, N=6 cameras, D=88 depth bins (1-45 m, 0.5 m), H x W = 16 x 44
@@ -26,8 +26,8 @@ import torch
 
 from core.occ3d import FREE_LABEL, GRID_MIN, VOXEL_SIZE
 from evaluation import ray_metrics
-from evaluation.synthetic_scenes import make_scene
 from models.ops import multiview_sampling, ray_cast, voxel_pooling, voxel_pooling_prepare
+from tools.shared.synthetic_scenes import make_scene
 
 
 def _sync(device):

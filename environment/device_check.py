@@ -1,15 +1,15 @@
 #!/usr/bin/env python
-"""The GPU machine's check, step by step; run by ``tools/device_check.sh`` (which installs
+"""The GPU machine's check, step by step; run by ``environment/device_check.sh`` (which installs
 the carried wheels and builds ``models._C`` with its CUDA kernels first).
 
-Usage: python tools/device_check.py OUT_DIR [--dry] [--config CONFIG]
+Usage: python environment/device_check.py OUT_DIR [--dry] [--config CONFIG]
 
 Steps, each timed, each recorded whatever happens to the others:
 
 - ``environment``: interpreter, torch, CUDA, GPU, which ops have compiled kernels;
 - ``parity_tests``: the ops' test files (their CUDA-vs-CPU and CUDA-vs-reference tests run
   where a GPU is) and the bfloat16-autocast training step, with a JUnit XML report;
-- ``op_parity``: every compiled op at the paper's sizes (``engine.op_benchmark``'s
+- ``op_parity``: every compiled op at the paper's sizes (``tools.shared.op_benchmark``'s
   cases): CUDA against the CPU kernel (targets: forward within 1e-5, backward within 1e-4,
   relative to the largest magnitude of the CPU result) and against the PyTorch reference;
 - ``op_benchmark``: ``tools/benchmark_ops.py`` on CUDA and, for the CUDA-vs-CPU ratio, on
@@ -19,7 +19,7 @@ Steps, each timed, each recorded whatever happens to the others:
 - ``train_iteration``: ``model.train_step`` of the config at batch 1 under AMP (mmengine's
   ``AmpOptimWrapper``, float16 with loss scaling), three iterations: every loss finite,
   peak memory, seconds per iteration after the first;
-- ``rayiou``: synthetic scenes (``evaluation.synthetic_scenes``) and a perturbed prediction of
+- ``rayiou``: synthetic scenes (``tools.shared.synthetic_scenes``) and a perturbed prediction of
   each, cast through the CUDA ray-casting kernel and through the CPU kernel: the per-class
   ray counts must be equal.
 
@@ -165,7 +165,7 @@ class Check:
                     report=os.path.basename(report), **counts)
 
     def op_parity(self):
-        from engine.op_benchmark import CASES
+        from tools.shared.op_benchmark import CASES
         cpu, small = torch.device('cpu'), self.dry
         rows, passed = [], True
         for name, _, make_case in CASES:
@@ -246,7 +246,7 @@ class Check:
         from mmdet3d.registry import MODELS
 
         from engine.runtime import load_config
-        from loaders.synthetic_batch import packed_sample
+        from tools.shared.synthetic_batch import packed_sample
         cfg = load_config(self.config)
         init_default_scope(cfg.get('default_scope', 'mmdet3d'))
         torch.manual_seed(0)
@@ -297,7 +297,7 @@ class Check:
         from core.occ3d import FREE_LABEL
         from evaluation.ray_metrics import (GroundTruthRayCache, cast_pred_and_gt, rayiou_counts,
                                             rayiou_from_counts)
-        from evaluation.synthetic_scenes import make_scene
+        from tools.shared.synthetic_scenes import make_scene
         scenes = 2 if self.dry else 16
         rng = np.random.default_rng(0)
         samples = []
@@ -359,7 +359,7 @@ class Check:
 
 
 def case_results(case, impl):
-    """An ``engine.op_benchmark`` case's forward output and (where it has one) backward
+    """An ``tools.shared.op_benchmark`` case's forward output and (where it has one) backward
     leaf gradients with ``impl``, as ``dict(fwd=..., bwd=...)``."""
     _, forward, forward_backward = case
     results = dict(fwd=forward(impl))
