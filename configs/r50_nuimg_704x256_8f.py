@@ -15,14 +15,12 @@ _base_ = ['./_base_/datasets/occ3d_nuscenes.py', './_base_/models/gdocc.py',
           './_base_/occ3d_evaluation.py', './_base_/default_runtime.py']
 
 # The model's part of the data: frames, image normalisation, class frequencies and names.
-num_frames = {{_base_.num_frames}}
 model = dict(
+    num_frames={{_base_.num_frames}},
     data_preprocessor=dict(mean={{_base_.img_norm_cfg.mean}}, std={{_base_.img_norm_cfg.std}},
                            bgr_to_rgb={{_base_.img_norm_cfg.bgr_to_rgb}}),
-    img_encoder=dict(num_grad_frames=num_frames),
-    decoder=dict(num_frames=num_frames,
-                 loss_ce=dict(class_frequencies={{_base_.occ_class_frequencies}})),
-    occ_head=dict(num_frames=num_frames, class_names={{_base_.occ_class_names}}))
+    decoder=dict(loss_ce=dict(class_frequencies={{_base_.occ_class_frequencies}})),
+    occ_head=dict(class_names={{_base_.occ_class_names}}))
 
 # Total batch over all processes; train.py divides it by the world size. batch_size below
 # is the per-process value of the paper's 8 GPUs.

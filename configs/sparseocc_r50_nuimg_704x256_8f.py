@@ -15,13 +15,5 @@ model = dict(
     decoder=dict(init_from_volume=False, use_prior=False, use_depth_weight=False))
 
 # Without LSS there is no depth to supervise: the LiDAR depth targets are not loaded.
-train_pipeline = [
-    dict(type='LoadMultiViewImages', num_frames={{_base_.num_frames}},
-         interval={{_base_.train_frame_interval}}, color_order={{_base_.color_order}}),
-    dict(type='LoadOccupancy'),
-    {{_base_.train_image_aug}},
-    {{_base_.photometric_aug}},
-    {{_base_.bev_aug}},
-    dict(type='PackOccInputs'),
-]
+train_pipeline = dict(depth_target=None)
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -5,22 +5,9 @@ _base_ = ['./sparseocc_r50_nuimg_704x256_8f.py']
 
 model = dict(occ_head=dict(panoptic=True, thing_classes={{_base_.occ_thing_classes}}))
 
-train_pipeline = [
-    dict(type='LoadMultiViewImages', num_frames={{_base_.num_frames}},
-         interval={{_base_.train_frame_interval}}, color_order={{_base_.color_order}}),
-    dict(type='LoadOccupancy', with_instances=True),
-    {{_base_.train_image_aug}},
-    {{_base_.photometric_aug}},
-    {{_base_.bev_aug}},
-    dict(type='PackOccInputs'),
-]
-test_pipeline = [
-    dict(type='LoadMultiViewImages', num_frames={{_base_.num_frames}},
-         interval={{_base_.test_frame_interval}}, color_order={{_base_.color_order}}),
-    dict(type='LoadOccupancy', with_instances=True),
-    {{_base_.test_image_aug}},
-    dict(type='PackOccInputs'),
-]
+# The base's pipelines (steps by name), the occupancy with its instances.
+train_pipeline = dict(load_occupancy=dict(with_instances=True))
+test_pipeline = dict(load_occupancy=dict(with_instances=True))
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

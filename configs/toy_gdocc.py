@@ -5,12 +5,12 @@
 _base_ = ['./_base_/datasets/toy_nuscenes.py', './_base_/models/gdocc.py',
           './_base_/occ3d_evaluation.py', './_base_/default_runtime.py']
 
-num_frames = {{_base_.num_frames}}
 embed_dims = 32
 num_feat_levels = 3                   # FPN outputs at strides 8, 16, 32
 lss_level = 1                         # stride 16 = the LiDARDepthTarget stride
 
 model = dict(
+    num_frames={{_base_.num_frames}},
     lss_level=lss_level,
     # The DepthNet also matches each camera against its previous frame (ego motion as a
     # stereo baseline): monocular depth of objects is what a from-scratch encoder learns
@@ -21,7 +21,6 @@ model = dict(
     data_preprocessor=dict(mean={{_base_.img_norm_cfg.mean}}, std={{_base_.img_norm_cfg.std}},
                            bgr_to_rgb={{_base_.img_norm_cfg.bgr_to_rgb}}),
     img_encoder=dict(
-        num_grad_frames=num_frames,
         # From scratch: no frozen stages, BN trains (every parameter must learn).
         # Half-width ResNet-18 (base_channels 32): a quarter of the FLOPs, enough for the
         # toy world's flat-shaded boxes.
@@ -41,13 +40,13 @@ model = dict(
     fusion=dict(channels=embed_dims),
     # The paper's decoder and head at C = 32 (2 heads, FFN 64) and toy budgets.
     decoder=dict(
-        embed_dims=embed_dims, num_frames=num_frames, num_levels=num_feat_levels,
-        num_heads=2, ffn_dims=64, attn_chunk_size=512,
+        embed_dims=embed_dims, num_levels=num_feat_levels, num_heads=2, ffn_dims=64,
+        attn_chunk_size=512,
         topk_train=(4000, 12000, 32000), topk_test=(4000, 12000, 32000),
         loss_ce=dict(class_frequencies={{_base_.occ_class_frequencies}})),
     occ_head=dict(
-        embed_dims=embed_dims, num_queries=20, num_frames=num_frames,
-        num_levels=num_feat_levels, num_heads=2, mixing_out_points=32, ffn_dims=64,
+        embed_dims=embed_dims, num_queries=20, num_levels=num_feat_levels, num_heads=2,
+        mixing_out_points=32, ffn_dims=64,
         # After a CPU budget of 6 epochs the masks are soft and over half of the kept voxels
         # are free: SparseOcc's 0.01 labels almost all of them occupied, so rays stop short
         # (docs/experiments.md, 2026-12-04: the threshold measured on the demo checkpoint).

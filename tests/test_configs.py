@@ -66,6 +66,42 @@ def test_dataset_evaluation_and_runtime_bases_combine(tmp_path, dataset):
     assert _build_all(cfg) == 5  # 3 datasets, 2 evaluators
 
 
+def _steps(cfg, split):
+    """{step name: type and arguments} of a config's dataloader pipeline (named steps)."""
+    return {name: dict(step) for name, step in cfg[split].dataset.pipeline.items()
+            if step is not None}
+
+
+def test_variants_change_the_base_pipelines_by_step_name():
+    load = lambda name: Config.fromfile(os.path.join(ROOT, 'configs', name))  # noqa: E731
+    paper, panoptic, sparseocc = (load('r50_nuimg_704x256_8f.py'),
+                                  load('r50_nuimg_704x256_8f_panoptic.py'),
+                                  load('sparseocc_r50_nuimg_704x256_8f.py'))
+    for split in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        expected = _steps(paper, split)
+        expected['load_occupancy'] = dict(type='LoadOccupancy', with_instances=True)
+        assert _steps(panoptic, split) == expected
+    expected = _steps(paper, 'train_dataloader')
+    del expected['depth_target']
+    assert _steps(sparseocc, 'train_dataloader') == expected
+    assert _steps(sparseocc, 'val_dataloader') == _steps(paper, 'val_dataloader')
+    assert list(_steps(paper, 'train_dataloader')) == [
+        'load_images', 'load_occupancy', 'image_aug', 'photometric_aug', 'bev_aug',
+        'depth_target', 'pack']
+
+
+@pytest.mark.parametrize('path', TOP_CONFIGS, ids=lambda p: os.path.relpath(p, ROOT))
+def test_frames_come_from_the_dataset_base(path):
+    cfg = Config.fromfile(path)
+    frames = cfg.num_frames
+    for split in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert _steps(cfg, split)['load_images']['num_frames'] == frames
+        assert cfg[split].dataset.max_past_frames == (
+            (frames - 1) * max(cfg.train_frame_interval))
+    assert cfg.model.num_frames == frames     # the model hands it to the decoder and head
+    assert 'num_frames' not in cfg.model.decoder and 'num_frames' not in cfg.model.occ_head
+
+
 def test_unknown_metric_type_is_a_clear_error():
     from mmdet3d.registry import METRICS
 
@@ -89,7 +125,7 @@ def test_paper_config_settings_and_size():
     assert optim.clip_grad.max_norm == 35 and optim.type == 'OptimWrapper'
     step = cfg.param_scheduler[-1]
     assert step.milestones == [22] and step.gamma == 0.2 and cfg.max_epochs == 24
-    assert cfg.model.img_encoder.num_grad_frames == 8
+    assert cfg.model.img_encoder.get('num_grad_frames') is None    # every frame trains
     assert cfg.model.img_encoder.init_cfg.type == 'Pretrained'
     model = MODELS.build(cfg.model)
     assert model.lss.num_bins == 88 and model.occ_head.num_queries == 100

@@ -12,6 +12,18 @@ from core.infos import load_info_file
 from core.occ3d import OCC3D_CLASS_NAMES
 
 
+def pipeline_steps(pipeline):
+    """The transforms of a pipeline given as a list, or as a dict of named steps (in order;
+    steps set to None are left out).
+
+    Returns:
+        list: the transforms (config dicts or callables), in order.
+    """
+    if isinstance(pipeline, dict):
+        return [step for step in pipeline.values() if step is not None]
+    return list(pipeline)
+
+
 @DATASETS.register_module()
 class Occ3DNuScenesDataset(BaseDataset):
     """Occ3D-nuScenes keyframes with their past camera frames and RayIoU ray origins.
@@ -40,7 +52,9 @@ class Occ3DNuScenesDataset(BaseDataset):
     Args:
         ann_file (str): info pickle.
         data_root (str): nuScenes root the info paths are relative to.
-        pipeline (list[dict]): transforms.
+        pipeline (list[dict] | dict): transforms: a list, or a dict of named steps in order
+            (configs change one step by its name through mmengine's merge; a step set to
+            None is left out).
         test_mode (bool): mmengine's flag (no re-fetching of failed samples).
         occ_dir (str): the Occ3D label folder under ``data_root``; SparseOcc infos take
             their scene names and label paths from it (GD-OCC infos name their ``occ_path``).
@@ -69,8 +83,9 @@ class Occ3DNuScenesDataset(BaseDataset):
         self.occ_dir = occ_dir
         self._index_by_token = {}
         super().__init__(ann_file=ann_file, metainfo=metainfo, data_root=data_root,
-                         data_prefix={}, serialize_data=serialize_data, pipeline=list(pipeline),
-                         test_mode=test_mode, lazy_init=lazy_init, max_refetch=max_refetch)
+                         data_prefix={}, serialize_data=serialize_data,
+                         pipeline=pipeline_steps(pipeline), test_mode=test_mode,
+                         lazy_init=lazy_init, max_refetch=max_refetch)
 
     def load_data_list(self):
         """Reads the info pickle (either layout), attaches ray origins and makes paths

@@ -59,6 +59,21 @@ def _stack_field(data_samples, key, device):
     return torch.stack([torch.as_tensor(getattr(s, key)) for s in data_samples]).to(device)
 
 
+def _with_frames(cfg, num_frames, name):
+    """``cfg`` (a module config dict) with ``num_frames`` set, unless None.
+
+    Raises:
+        ValueError: ``cfg`` sets another ``num_frames``.
+    """
+    if num_frames is None:
+        return cfg
+    given = cfg.get('num_frames', num_frames)
+    if given != num_frames:
+        raise ValueError(f'{name}.num_frames={given} differs from the model\'s '
+                         f'num_frames={num_frames} (the frames of the data)')
+    return dict(cfg, num_frames=num_frames)
+
+
 @MODELS.register_module()
 class GDOcc(Base3DDetector):
     """GD-OCC detector (see the module docstring for the data flow).
@@ -80,6 +95,10 @@ class GDOcc(Base3DDetector):
             transforms' grid.
         occ_head (dict): :class:`MaskOccHead` config (full grid, the decoder's channel
             groups).
+        num_frames (int, optional): T, frames per sample (the dataset config's
+            ``num_frames``), handed to the decoder and the head as their ``num_frames`` so
+            a config states it once; either may then leave it out or repeat the same value.
+            None: the decoder's and the head's own settings.
         num_cams (int): cameras per frame.
         image_sampling (dict, optional): the pixel, visibility and level-weight conventions
             of the decoder's and the head's image sampling (keyword arguments of
@@ -106,7 +125,8 @@ class GDOcc(Base3DDetector):
     """
 
     def __init__(self, img_encoder, decoder, occ_head, lss=None, lss_level=None, implicit=None,
-                 fusion=None, stereo_level=None, num_cams=6, image_sampling=None,
+                 fusion=None, stereo_level=None, num_frames=None, num_cams=6,
+                 image_sampling=None,
                  loss_mask_key=None, use_lss_volume=True,
                  test_feature_cache=False, feature_cache_views=None, warm_start=None,
                  data_preprocessor=None, init_cfg=None):
@@ -119,8 +139,8 @@ class GDOcc(Base3DDetector):
         self.implicit = build(implicit)
         self.fusion = build(fusion)
         self.use_lss_volume = bool(use_lss_volume) and self.lss is not None
-        self.decoder = MODELS.build(decoder)
-        self.occ_head = MODELS.build(occ_head)
+        self.decoder = MODELS.build(_with_frames(decoder, num_frames, 'decoder'))
+        self.occ_head = MODELS.build(_with_frames(occ_head, num_frames, 'occ_head'))
         self.num_cams = int(num_cams)
         self.image_sampling = dict(image_sampling or {})
         self.loss_mask_key = loss_mask_key

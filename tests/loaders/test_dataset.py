@@ -45,6 +45,17 @@ def test_builds_without_data_and_fails_clearly_on_first_use(tmp_path):
         len(_build(data_root=str(tmp_path), ann_file='list.pkl'))
 
 
+def test_a_pipeline_of_named_steps_runs_in_order_without_the_dropped_ones(tmp_path):
+    named = dict(load=TOY_PIPELINE[0], occupancy=TOY_PIPELINE[1], depth=None,
+                 pack=TOY_PIPELINE[-1])
+    dataset = _build(data_root=str(tmp_path), ann_file='infos.pkl', pipeline=named)
+    assert [type(t).__name__ for t in dataset.pipeline.transforms] == [
+        'LoadMultiViewImages', 'LoadOccupancy', 'PackOccInputs']
+    listed = _build(data_root=str(tmp_path), ann_file='infos.pkl', pipeline=TOY_PIPELINE)
+    assert [type(t).__name__ for t in listed.pipeline.transforms] == [
+        step['type'] for step in TOY_PIPELINE]
+
+
 @pytest.fixture(scope='module')
 def toy_dataset(toy_root):
     return _build(data_root=toy_root, ann_file='nuscenes_infos_train_sweep.pkl',

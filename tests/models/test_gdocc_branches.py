@@ -79,7 +79,19 @@ def test_branch_variant_trains_and_predicts(name):
     (dict(lss=None, fusion=None), 'use_depth_weight'),
     (dict(lss=None, fusion=None, implicit=dict(use_depth_weight=False)), 'use_prior'),
     (dict(stereo_level=None), 'stereo'),                          # a stereo cost, no level
+    (dict(decoder=dict(num_frames=3)), r'decoder.num_frames=3 differs .* num_frames=2'),
 ])
 def test_inconsistent_branches_are_rejected(overrides, match):
     with pytest.raises(ValueError, match=match):
         _model(overrides)
+
+
+def test_the_model_hands_its_frames_to_the_decoder_and_the_head():
+    cfg, model = _model({})
+    assert cfg.model.num_frames == cfg.num_frames == 2
+    stated = dict(cfg.model, num_frames=None, decoder=dict(cfg.model.decoder, num_frames=2),
+                  occ_head=dict(cfg.model.occ_head, num_frames=2))
+    shapes = {k: v.shape for k, v in MODELS.build(stated).state_dict().items()}
+    assert {k: v.shape for k, v in model.state_dict().items()} == shapes
+    one_frame = dict(stated, decoder=dict(stated['decoder'], num_frames=1))
+    assert {k: v.shape for k, v in MODELS.build(one_frame).state_dict().items()} != shapes

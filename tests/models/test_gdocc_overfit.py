@@ -24,13 +24,12 @@ def _overfit_config(data_root):
     dataset = cfg.val_dataloader.dataset
     dataset.data_root = data_root
     dataset.ann_file = 'nuscenes_infos_train_sweep.pkl'
-    for step in dataset.pipeline:
-        if step['type'] == 'ImageAug3D':
-            step['final_size'] = (160, 64)
-        if step['type'] == 'LoadMultiViewImages':
-            step['interval'] = 2      # the test world has one sweep between keyframes
+    steps = dataset.pipeline          # named steps, in order
+    steps.image_aug.final_size = (160, 64)
+    steps.load_images.interval = 2    # the test world has one sweep between keyframes
     # The test pipeline plus the depth target: no augmentation, the same sample every step.
-    dataset.pipeline.insert(-1, cfg.depth_target)
+    pack = steps.pop('pack')
+    steps.update(depth_target=cfg.depth_target, pack=pack)
     topk = (1000, 3000, 8000)
     cfg.model.decoder.topk_train = cfg.model.decoder.topk_test = topk
     return cfg

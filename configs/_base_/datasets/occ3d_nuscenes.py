@@ -52,23 +52,25 @@ photometric_aug = dict(type='MultiViewPhotoMetricDistortion', color_order=color_
 img_norm_cfg = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                     bgr_to_rgb=False)
 
-train_pipeline = [
-    dict(type='LoadMultiViewImages', num_frames=num_frames, interval=train_frame_interval,
-         color_order=color_order),
-    dict(type='LoadOccupancy'),
-    train_image_aug,
-    photometric_aug,
-    bev_aug,
-    depth_target,
-    dict(type='PackOccInputs'),
-]
-test_pipeline = [
-    dict(type='LoadMultiViewImages', num_frames=num_frames, interval=test_frame_interval,
-         color_order=color_order),
-    dict(type='LoadOccupancy'),
-    test_image_aug,
-    dict(type='PackOccInputs'),
-]
+# Each pipeline is a dict of named steps, in order, so that a config changes one step by its
+# name (mmengine merges dicts, not lists) and the pipeline is written once: the toy world
+# sets its frames and image size, the panoptic configs `load_occupancy`, SparseOcc's drops
+# `depth_target` (None). The dataset applies the steps in this order.
+train_pipeline = dict(
+    load_images=dict(type='LoadMultiViewImages', num_frames=num_frames,
+                     interval=train_frame_interval, color_order=color_order),
+    load_occupancy=dict(type='LoadOccupancy'),
+    image_aug=train_image_aug,
+    photometric_aug=photometric_aug,
+    bev_aug=bev_aug,
+    depth_target=depth_target,
+    pack=dict(type='PackOccInputs'))
+test_pipeline = dict(
+    load_images=dict(type='LoadMultiViewImages', num_frames=num_frames,
+                     interval=test_frame_interval, color_order=color_order),
+    load_occupancy=dict(type='LoadOccupancy'),
+    image_aug=test_image_aug,
+    pack=dict(type='PackOccInputs'))
 
 train_dataloader = dict(
     batch_size=1,

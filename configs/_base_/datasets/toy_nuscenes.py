@@ -20,30 +20,14 @@ max_past_frames = (num_frames - 1) * max(train_frame_interval)
 # pixels as the paper's 704 x 256 crop at half size (352 x 128), which cut off the upper
 # 70 rows and with them a quarter to half of the visible facades and canopies.
 image_size = (288, 160)
-train_image_aug = dict(type='ImageAug3D', final_size=image_size,
-                       resize_range=(0.92, 1.12), bottom_crop_range=(0.0, 0.0),
-                       flip_prob=0.5, rotation_range=(0.0, 0.0))
-test_image_aug = dict(type='ImageAug3D', final_size=image_size,
-                      bottom_crop_range=(0.0, 0.0), test_mode=True)
-depth_target = dict(type='LiDARDepthTarget', stride=16, depth_range=(1.0, 45.0), load_dim=5)
+train_image_aug = dict(final_size=image_size, resize_range=(0.92, 1.12))
+test_image_aug = dict(final_size=image_size)
 
-train_pipeline = [
-    dict(type='LoadMultiViewImages', num_frames=num_frames, interval=train_frame_interval,
-         color_order={{_base_.color_order}}),
-    dict(type='LoadOccupancy'),
-    train_image_aug,
-    {{_base_.photometric_aug}},
-    {{_base_.bev_aug}},
-    depth_target,
-    dict(type='PackOccInputs'),
-]
-test_pipeline = [
-    dict(type='LoadMultiViewImages', num_frames=num_frames, interval=test_frame_interval,
-         color_order={{_base_.color_order}}),
-    dict(type='LoadOccupancy'),
-    test_image_aug,
-    dict(type='PackOccInputs'),
-]
+# The base's pipelines with this world's frames and image size (steps by name).
+train_pipeline = dict(load_images=dict(num_frames=num_frames, interval=train_frame_interval),
+                      image_aug=train_image_aug)
+test_pipeline = dict(load_images=dict(num_frames=num_frames, interval=test_frame_interval),
+                     image_aug=test_image_aug)
 
 train_dataloader = dict(
     batch_size=2, num_workers=2,
