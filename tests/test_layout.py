@@ -125,7 +125,6 @@ def test_scripts_share_through_tools_shared_only(tmp_path):
 
 
 def test_relative_imports_resolve_from_the_package():
-    path = os.path.join(ROOT, 'models', 'view_transforms', 'implicit.py')
-    modules = set(imported_modules(path, 'models.view_transforms.implicit'))
-    assert {'models.ops.multiview_sampling.multiview_sampling',
-            'core.geometry.voxel_centres'} <= modules
+    path = os.path.join(ROOT, 'models', 'view_transforms', 'temporal_stereo.py')
+    modules = set(imported_modules(path, 'models.view_transforms.temporal_stereo'))
+    assert 'models.layers.depth_weighted_sampling.project_points' in modules

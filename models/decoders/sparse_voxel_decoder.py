@@ -9,7 +9,7 @@ places. Stage s works on the voxels kept at resolution ``grid_shape / 2 ** (S - 
    camera of every frame at learned offsets around the voxel, AdaptiveMixing of those
    samples across points and frames, FFN. Samples of the current frame are weighted by the
    predicted depth probability at their depth (``use_depth_weight``; the current frame is
-   the only one whose depth is predicted, see :mod:`models.utils.multiview_sample`);
+   the only one whose depth is predicted, see :mod:`models.layers.depth_weighted_sampling`);
 2. lifts every voxel to its 8 children at twice the resolution (a linear layer C -> 8C, one
    C-vector per child);
 3. scores the children with an 18-way semantic classifier (17 classes + free) and keeps the

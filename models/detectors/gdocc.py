@@ -43,8 +43,8 @@ import torch
 from mmdet3d.models.detectors import Base3DDetector
 from mmdet3d.registry import MODELS
 
+from ..layers.depth_weighted_sampling import MultiviewImages
 from ..utils.feature_cache import ImageFeatureCache, view_keys
-from ..utils.multiview_sample import MultiviewImages
 from ..utils.warm_start import warm_start
 
 
@@ -176,9 +176,10 @@ class GDOcc(Base3DDetector):
             raise ValueError(f'GDOcc: the decoder\'s prior must be on its full grid '
                              f'{tuple(self.decoder.grid_shape)}, LSS gives '
                              f'{tuple(self.lss.prior_grid_shape)}')
-        if self.occ_head.num_groups != self.decoder.num_groups:
-            raise ValueError('GDOcc: the head and the decoder sample the same image layout: '
-                             'their num_groups must be equal')
+        for name, sampler in (('head', self.occ_head), ('implicit branch', self.implicit)):
+            if sampler is not None and sampler.num_groups != self.decoder.num_groups:
+                raise ValueError(f'GDOcc: the {name} and the decoder sample the same image '
+                                 f'layout: their num_groups must be equal')
         if (self.stereo_level is not None) != (getattr(self.lss, 'stereo', None) is not None):
             raise ValueError('GDOcc: stereo_level and lss.stereo go together')
         # The decoder's coarse grid must be the view transforms' grid, or the volume
@@ -273,6 +274,12 @@ class GDOcc(Base3DDetector):
             lss_out = self.lss(mlvl_feats[self.lss_level][:, cur], ego2img[:, cur],
                                cam2img[:, cur], cam2ego[:, cur], img_aug[:, cur],
                                self._stereo_inputs(mlvl_feats, ego2img, img_shape))
+        depth_bins = None if self.lss is None else \
+            (self.lss.depth_min, self.lss.depth_max, self.lss.depth_step)
+        # One layout of the features and the depth for every sampler of this forward.
+        images = MultiviewImages(mlvl_feats, ego2img, img_shape, self.num_cams,
+                                 self.decoder.num_groups, depth=lss_out['depth'],
+                                 depth_bins=depth_bins, **self.image_sampling)
         explicit = lss_out['volume'] if self.use_lss_volume else None
         volume = explicit
         if self.implicit is not None:
@@ -283,15 +290,9 @@ class GDOcc(Base3DDetector):
                     imgs.shape[0], self.implicit.embed_dims, *self.implicit.grid_shape)
             else:
                 explicit_in = explicit
-            volume = self.implicit(explicit_in, mlvl_feats, ego2img, img_shape,
-                                   depth=lss_out['depth'])
+            volume = self.implicit(explicit_in, images)
             if explicit is not None:
                 volume = self.fusion(explicit, volume)
-        depth_bins = None if self.lss is None else \
-            (self.lss.depth_min, self.lss.depth_max, self.lss.depth_step)
-        images = MultiviewImages(mlvl_feats, ego2img, img_shape, self.num_cams,
-                                 self.decoder.num_groups, depth=lss_out['depth'],
-                                 depth_bins=depth_bins, **self.image_sampling)
         decoded = self.decoder(volume, images, lss_out['prior'])
         preds = self.occ_head(decoded['coords'], decoded['feats'], images)
         return dict(depth=lss_out['depth'], decoder=decoded, preds=preds)

@@ -4,7 +4,7 @@ voxel boxes).
 Each voxel query predicts, per channel group, P offsets in units of its voxel edge (so a
 stage's points scale with its resolution) and per-point weights of the feature levels
 (softmax); the points are sampled in every camera of every frame through
-:class:`models.utils.multiview_sample.MultiviewImages`, optionally depth-weighted.
+:class:`models.layers.depth_weighted_sampling.MultiviewImages`, optionally depth-weighted.
 """
 import torch.nn as nn
 

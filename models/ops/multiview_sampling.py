@@ -23,7 +23,7 @@ level once per forward with :func:`to_sampling_layout` and samples it many times
 
 Reduced precision: the kernels run in float32 or float64 only and refuse float16 / bfloat16
 with a ValueError rather than casting silently. Under AMP the callers cast at the op
-boundary (``models/utils/multiview_sample.py`` projects in float32 with autocast off and
+boundary (``models/layers/depth_weighted_sampling.py`` projects in float32 with autocast off and
 casts the features with ``.float()``), so the bilinear weights, which multiply pixel
 positions of up to ~700, keep their 24-bit mantissa; gradients flow back through the cast.
 """

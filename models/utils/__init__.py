@@ -1,7 +1,5 @@
-"""Shared model utilities."""
+"""Shared model utilities: the per-view image feature cache and warm starts."""
 from .feature_cache import ImageFeatureCache, view_keys
-from .multiview_sample import MultiviewImages, lookup_depth_probability, project_points
 from .warm_start import warm_start
 
-__all__ = ['ImageFeatureCache', 'MultiviewImages', 'lookup_depth_probability',
-           'project_points', 'view_keys', 'warm_start']
+__all__ = ['ImageFeatureCache', 'view_keys', 'warm_start']

@@ -3,20 +3,22 @@
 Every voxel of a coarse grid is a query, initialised from the explicit (LSS) volume plus a
 learned embedding of its centre. Each query predicts P sample points around its centre per
 channel group, projects them into every view (the cameras of the current and the past
-frames), samples the multi-scale image features there with the compiled
-``multiview_sampling`` op, and trusts each sample in proportion to the **depth probability
-the DepthNet predicted at the sample's depth along that camera's ray**: a point that the
-current cameras believe to be empty space (or occluded) brings (almost) nothing.
+frames), samples the multi-scale image features there and trusts each sample in proportion
+to the **depth probability the DepthNet predicted at the sample's depth along that camera's
+ray**: a point that the current cameras believe to be empty space (or occluded) brings
+(almost) nothing. The sampling is the decoder's and the head's
+(:class:`models.layers.depth_weighted_sampling.MultiviewImages`, one per forward), under
+this branch's conventions (:attr:`ImplicitViewTransform.SAMPLING`).
 
 Frames and conventions:
 
 - Points live in the augmented current ego frame, metres. ``ego2img`` [B, V, 4, 4] maps them
   to ``(u d, v d, d, 1)`` of view v (past frames included, so ego motion is already inside
   the matrices); views are frame-major, ``view = t * num_cams + camera``, frame 0 current.
-- Feature sampling follows :func:`models.utils.multiview_sample.project_points`
-  (normalised ``((u + 0.5) / W, (v + 0.5) / H)``, [0, 1] = inside the image), so both
-  stages read the same image positions. In each frame a point reads the first camera that
-  has it in front (d > eps) and inside the image; frames that see it are averaged.
+- Feature sampling normalises pixels as ``((u + 0.5) / W, (v + 0.5) / H)`` ([0, 1] = inside
+  the closed image square). In each frame a point reads the first camera that has it in
+  front (d > eps) and inside the image; frames that see it are averaged, frames that do not
+  read nothing.
 - The depth lookup uses the same positions, which match the LSS convention
   (``models/view_transforms/lss.py``): pixel centres at integer (u, v), feature cell j of
   stride s centred at pixel ``j s + (s - 1) / 2``, depth bin k of
@@ -38,9 +40,6 @@ from mmdet3d.registry import MODELS
 from core.geometry import dense_coords, voxel_centres
 from core.occ3d import GRID_MIN
 
-from ..ops.multiview_sampling import multiview_sampling, to_sampling_layout
-from ..utils.multiview_sample import current_frame_depth_weight, project_points
-
 
 @MODELS.register_module()
 class ImplicitViewTransform(BaseModule):
@@ -48,7 +47,8 @@ class ImplicitViewTransform(BaseModule):
 
     The defaults are the paper setting: 256 channels, the decoder's coarsest grid (25 x 25 x
     2 voxels of 3.2 m over the Occ3D range), 4 points in each of 4 groups over 4 FPN levels,
-    offsets up to one voxel, the LSS branch's 88 bins over 1-45 m.
+    offsets up to one voxel. Cameras, frames and the depth bins are the images' (the
+    :class:`MultiviewImages` passed to ``forward``).
 
     Args:
         embed_dims (int): C of the queries, the image features and the output volume.
@@ -58,12 +58,11 @@ class ImplicitViewTransform(BaseModule):
         voxel_size (float or sequence of 3 floats): voxel edge(s) of that grid, metres.
         num_points (int): P, sample points per query and channel group.
         num_levels (int): L, feature pyramid levels sampled.
-        num_groups (int): G, channel groups; each has its own points and level weights.
+        num_groups (int): G, channel groups; each has its own points and level weights
+            (the images' G: they are laid out per group once for every sampler).
         offset_range (float or sequence of 3 floats, optional): the largest offset of a sample
             from the voxel centre per axis, metres (offsets are ``tanh(.) * offset_range``);
             default ``voxel_size``.
-        depth_bins (sequence of 3 floats): (d_min, d_max, step) of the LSS depth bins.
-        num_cams (int): cameras per frame (6 for nuScenes).
         use_depth_weight (bool): multiply each current-frame sample's level weights by the
             predicted depth probability at its depth; False is the no-geometry ablation.
         in_channels (int, optional): C of the explicit volume if not ``embed_dims`` (a linear
@@ -74,11 +73,16 @@ class ImplicitViewTransform(BaseModule):
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
+    # How this branch reads the images, unlike SparseOcc's decoder and head: pixel centres on
+    # feature-cell centres (as the LSS depth cells), the closed image square, and frames that
+    # do not see a point read nothing, so that they can be left out of its average.
+    SAMPLING = dict(align_corners=False, strict_visibility=False,
+                    unseen_reads_first_camera=False, level_weight_layout='per_group')
+
     def __init__(self, embed_dims=256, grid_min=GRID_MIN, grid_shape=(25, 25, 2),
                  voxel_size=3.2, num_points=4, num_levels=4, num_groups=4, offset_range=None,
-                 depth_bins=(1.0, 45.0, 0.5), num_cams=6, use_depth_weight=True,
-                 in_channels=None, pos_hidden_dims=None, ffn_dims=None, eps=1e-2,
-                 init_cfg=None):
+                 use_depth_weight=True, in_channels=None, pos_hidden_dims=None, ffn_dims=None,
+                 eps=1e-2, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         offset_range = voxel_size if offset_range is None else offset_range
         self.embed_dims = int(embed_dims)
@@ -99,10 +103,6 @@ class ImplicitViewTransform(BaseModule):
         if self.embed_dims % self.num_groups:
             raise ValueError(f'ImplicitViewTransform: num_groups {num_groups} must divide '
                              f'embed_dims {embed_dims}')
-        self.depth_bins = tuple(float(v) for v in depth_bins)
-        if self.depth_bins[2] <= 0 or self.depth_bins[1] <= self.depth_bins[0]:
-            raise ValueError(f'ImplicitViewTransform: bad depth_bins {self.depth_bins}')
-        self.num_cams = int(num_cams)
         self.use_depth_weight = bool(use_depth_weight)
         self.eps = float(eps)
         self.register_buffer('offset_range', torch.tensor(offset_range, dtype=torch.float32),
@@ -161,17 +161,14 @@ class ImplicitViewTransform(BaseModule):
         offsets = offsets.tanh() * self.offset_range.to(offsets.dtype)
         return centres[None, :, None, None] + offsets
 
-    def forward(self, volume, mlvl_feats, ego2img, img_shape, depth=None):
+    def forward(self, volume, images):
         """
         Args:
             volume (Tensor): float [B, C_in, X, Y, Z], the explicit (LSS) volume on the query
                 grid.
-            mlvl_feats (sequence of Tensor): L levels, level l float [B, V, C, H_l, W_l] with
-                C = embed_dims, V = T * num_cams views frame-major (current frame first).
-            ego2img (Tensor): float [B, V, 4, 4], augmented current ego -> ``(u d, v d, d, 1)``.
-            img_shape (tuple of 2 ints): (H, W) of the augmented images in pixels.
-            depth (Tensor, optional): float [B * num_cams, D, h, w], LSS's depth probabilities
-                of the current frame; required when ``use_depth_weight``.
+            images (MultiviewImages): this forward's image features: L = ``num_levels``
+                levels of C = ``embed_dims`` channels in G = ``num_groups`` groups, T frames;
+                with the current frame's LSS depth when ``use_depth_weight``.
 
         Returns:
             Tensor: float32 [B, C, X, Y, Z], the implicit volume.
@@ -180,17 +177,15 @@ class ImplicitViewTransform(BaseModule):
         if tuple(volume.shape[2:]) != self.grid_shape:
             raise ValueError(f'ImplicitViewTransform: volume grid {tuple(volume.shape[2:])} '
                              f'is not grid_shape {self.grid_shape}')
-        if len(mlvl_feats) != self.num_levels:
-            raise ValueError(f'ImplicitViewTransform: {len(mlvl_feats)} feature levels, '
-                             f'expected {self.num_levels}')
-        num_views = mlvl_feats[0].shape[1]
-        if num_views % self.num_cams or tuple(ego2img.shape[:2]) != (batch, num_views):
-            raise ValueError(f'ImplicitViewTransform: V = {num_views} views must be frames x '
-                             f'{self.num_cams} cameras and match ego2img '
-                             f'{tuple(ego2img.shape)}')
-        if self.use_depth_weight and depth is None:
+        if (images.num_levels, images.channels, images.num_groups) != \
+                (self.num_levels, self.embed_dims, self.num_groups):
+            raise ValueError(f'ImplicitViewTransform: images of {images.num_levels} levels, '
+                             f'{images.channels} channels in {images.num_groups} groups; '
+                             f'expected {self.num_levels}, {self.embed_dims} and '
+                             f'{self.num_groups}')
+        if self.use_depth_weight and images.depth is None:
             raise ValueError('ImplicitViewTransform: use_depth_weight needs the LSS depth')
-        frames = num_views // self.num_cams
+        frames = images.num_frames
         groups, points_per, levels = self.num_groups, self.num_points, self.num_levels
 
         # The sampling kernels take float32/float64 only (not AMP's float16).
@@ -204,70 +199,18 @@ class ImplicitViewTransform(BaseModule):
         num_q = queries.shape[1]
 
         points = self.sample_points(queries, centres)                     # [B, Q, G, P, 3]
-        num = num_q * groups * points_per
-        uv, visible, _ = project_points(points.reshape(batch, num, 3), ego2img.float(),
-                                        img_shape, self.eps)     # [B, V, M, 2], [B, V, M]
-        uv = uv.view(batch, frames, self.num_cams, num, 2)
-        visible = visible.view(batch, frames, self.num_cams, num)
-        # First camera of each frame that sees the point (argmax returns the first True); a
-        # point seen in an overlap region reads only that camera.
-        camera = visible.to(torch.uint8).argmax(2)                       # [B, T, M]
-        seen = visible.any(2)                                            # [B, T, M]
-        uv_chosen = uv.gather(2, camera[:, :, None, :, None].expand(-1, -1, 1, -1, 2))
-        uv_chosen = uv_chosen.squeeze(2)                                 # [B, T, M, 2]
-        view = torch.where(seen, camera + torch.arange(frames, device=camera.device)[:, None]
-                           * self.num_cams, torch.full_like(camera, -1))  # [B, T, M]
-
         level_w = self.level_logits(queries).view(batch, num_q, groups, points_per, levels)
-        level_w = level_w.softmax(-1).reshape(batch, 1, num, levels).expand(
-            -1, frames, -1, -1)
-        if self.use_depth_weight:
-            weight = self.current_depth_weight(points.reshape(batch, num, 3), ego2img,
-                                               img_shape, depth, camera[:, 0], seen[:, 0])
-            # Past frames (t >= 1) have no depth prediction: weight 1.
-            ones = weight.new_ones(batch, frames - 1, num)
-            level_w = level_w * torch.cat([weight[:, None], ones], 1)[..., None]
-
-        # [B, T, (Q, G, P), ...] -> the op's [B * G, Q, T * P, ...] (batch-major groups).
-        def to_op(x):
-            x = x.reshape(batch, frames, num_q, groups, points_per, *x.shape[3:])
-            x = x.permute(0, 3, 2, 1, 4, *range(5, x.dim()))
-            return x.reshape(batch * groups, num_q, frames * points_per, *x.shape[5:])
-
-        feats = [to_sampling_layout(f.float().flatten(0, 1), num_views, groups)
-                 for f in mlvl_feats]
-        sampled = multiview_sampling(feats, to_op(uv_chosen).contiguous(),
-                                     to_op(view).contiguous(),
-                                     to_op(level_w).contiguous())       # [B G, Q, T P, C/G]
-        sampled = sampled.view(batch, groups, num_q, frames, points_per, -1)
+        sampled, seen = images.with_conventions(eps=self.eps, **self.SAMPLING).sample(
+            points, level_w.softmax(-1), depth_weighted=self.use_depth_weight,
+            return_seen=True)                          # [B, Q, G, T P, C/G], [B, Q, G, T P]
+        sampled = sampled.view(batch, num_q, groups, frames, points_per, -1)
         # Average over the frames that see each point (unseen frames read zero), then over
         # the points of the query.
-        frames_seen = to_op(seen.to(sampled.dtype)).view(batch, groups, num_q, frames,
-                                                         points_per)
-        frames_seen = frames_seen.sum(3).clamp_min(1)[..., None]         # [B, G, Q, P, 1]
-        sampled = (sampled.sum(3) / frames_seen).mean(3)                 # [B, G, Q, C/G]
-        sampled = sampled.permute(0, 2, 1, 3).reshape(batch, num_q, self.embed_dims)
+        frames_seen = seen.view(batch, num_q, groups, frames, points_per).sum(3)
+        frames_seen = frames_seen.clamp_min(1).to(sampled.dtype)[..., None]  # [B, Q, G, P, 1]
+        sampled = (sampled.sum(3) / frames_seen).mean(3)                 # [B, Q, G, C/G]
+        sampled = sampled.reshape(batch, num_q, self.embed_dims)
 
         out = self.norm1(queries + self.output_proj(sampled))
         out = self.norm2(out + self.ffn(out))
         return out.transpose(1, 2).reshape(batch, self.embed_dims, *self.grid_shape)
-
-    def current_depth_weight(self, points, ego2img, img_shape, depth, camera, seen):
-        """Depth probability of each point along the ray of its current-frame camera.
-
-        Args:
-            points (Tensor): float [B, M, 3] metres, current ego frame.
-            ego2img (Tensor): float [B, V, 4, 4]; views [0, num_cams) are the current frame.
-            img_shape (tuple of 2 ints): (H, W) in pixels.
-            depth (Tensor): float [B * num_cams, D, h, w], LSS depth probabilities.
-            camera (Tensor): int64 [B, M], the current-frame camera each point reads.
-            seen (Tensor): bool [B, M], whether any current camera sees the point.
-
-        Returns:
-            Tensor: float32 [B, M], 0 where no current camera sees the point (those samples
-            read nothing anyway).
-        """
-        uv, _, dist = project_points(points, ego2img[:, :self.num_cams].float(), img_shape,
-                                     self.eps)
-        return current_frame_depth_weight(uv, dist, camera, seen, depth, img_shape,
-                                          self.depth_bins)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from mmdet3d.registry import MODELS
 
-from ..utils.multiview_sample import project_points
+from ..layers.depth_weighted_sampling import project_points
 
 
 @MODELS.register_module()

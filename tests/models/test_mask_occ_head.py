@@ -9,7 +9,7 @@ from mmdet3d.registry import MODELS
 
 import models  # noqa: F401
 from models.heads.mask_occ_head import focal_cost
-from models.utils import MultiviewImages
+from models.layers import MultiviewImages
 from tools.shared.synthetic_batch import camera_rig
 
 GRID = (8, 8, 4)

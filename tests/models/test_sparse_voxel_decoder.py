@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from mmdet3d.registry import MODELS
 
 import models  # noqa: F401
-from models.utils import MultiviewImages
+from models.layers import MultiviewImages
 from tools.shared.synthetic_batch import camera_rig
 
 GRID = (32, 32, 8)            # full grid, 0.4 m: coarse 4 x 4 x 1 after 3 stages

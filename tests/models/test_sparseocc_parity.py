@@ -20,7 +20,7 @@ from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample
 
 import models  # noqa: F401  (registers the modules)
-from models.utils import MultiviewImages
+from models.layers import MultiviewImages
 from tools.convert_sparseocc import ConversionError, convert_state_dict, source_state_dict
 
 FIXTURE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),

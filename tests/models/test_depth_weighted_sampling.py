@@ -1,8 +1,9 @@
-"""Multi-frame multi-view sampling of 3D points (models/utils/multiview_sample.py)."""
+"""Depth-weighted multi-frame multi-view sampling of 3D points
+(models/layers/depth_weighted_sampling.py)."""
 import pytest
 import torch
 
-from models.utils import MultiviewImages
+from models.layers import MultiviewImages
 
 IMG = (32, 64)  # H, W pixels
 # The pixel-centre alternative to SparseOcc's conventions (the defaults), which the

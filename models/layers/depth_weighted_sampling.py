@@ -1,5 +1,7 @@
-"""Multi-frame multi-view sampling of 3D points with depth weights (SparseOcc's
-``sampling_4d``), shared by the sparse voxel decoder and the mask head.
+"""Depth-weighted multi-view sampling, GD-OCC's geometry-driven block: multi-frame
+multi-view sampling of 3D points (SparseOcc's ``sampling_4d``) whose current-frame samples
+are weighted by the DepthNet's depth probability, shared by the implicit view transform, the
+sparse voxel decoder and the mask head (one :class:`MultiviewImages` per forward).
 
 Every 3D point (augmented current ego frame, metres) is projected into every view with
 ``ego2img`` (current ego -> augmented image pixels; past frames included, so ego motion is
@@ -12,7 +14,8 @@ AdaptiveMixing to mix.
 
 Conventions (each a switch of :class:`MultiviewImages`, defaults SparseOcc's, whose
 checkpoints were trained with them; ``tests/models/test_sparseocc_parity.py`` holds the
-measured agreement):
+measured agreement; the implicit view transform samples the same features under its own,
+:meth:`MultiviewImages.with_conventions`):
 
 - pixels: ``ego2img`` produces pixel coordinates with pixel (i, j)'s centre at (u, v) = (i, j)
   (OpenCV intrinsics, the convention LSS's frustum uses too). SparseOcc normalises them as
@@ -42,6 +45,8 @@ precision (AMP's float16 / bfloat16) are cast to float32 at this boundary, and t
 come back as float32. Projections run in float32 with autocast off: in bfloat16 a pixel
 coordinate near 700 would carry an error of about 2 pixels.
 """
+import copy
+
 import torch
 import torch.nn.functional as F
 
@@ -161,8 +166,9 @@ class MultiviewImages:
     """The image features of one forward pass, laid out once for every sampling call.
 
     Not a module (it holds no parameters): the detector builds one per forward and hands it
-    to the decoder stages and the head, so each FPN level is converted to the op's layout
-    once (:func:`to_sampling_layout`) however many times it is sampled.
+    to the implicit view transform, the decoder stages and the head, so each FPN level is
+    converted to the op's layout once (:func:`to_sampling_layout`) however many times it is
+    sampled.
 
     Args:
         mlvl_feats (list of Tensor): L levels, level l float [B, V, C, H_l, W_l], V = T *
@@ -194,9 +200,6 @@ class MultiviewImages:
                              f'{num_cams} cameras and match ego2img {tuple(ego2img.shape)}')
         if (depth is None) != (depth_bins is None):
             raise ValueError('MultiviewImages: depth and depth_bins go together')
-        if level_weight_layout not in ('sparseocc', 'per_group'):
-            raise ValueError(f'MultiviewImages: level_weight_layout must be \'sparseocc\' or '
-                             f'\'per_group\', got {level_weight_layout!r}')
         self.batch, self.num_views = batch, num_views
         self.num_cams, self.num_groups = int(num_cams), int(num_groups)
         self.num_frames = num_views // self.num_cams
@@ -208,13 +211,34 @@ class MultiviewImages:
         self.img_shape = tuple(int(s) for s in img_shape)
         self.depth = depth
         self.depth_bins = depth_bins
+        self.impl = impl
+        self._set_conventions(eps, align_corners, strict_visibility, unseen_reads_first_camera,
+                              level_weight_layout)
+
+    def _set_conventions(self, eps, align_corners, strict_visibility,
+                         unseen_reads_first_camera, level_weight_layout):
+        if level_weight_layout not in ('sparseocc', 'per_group'):
+            raise ValueError(f'MultiviewImages: level_weight_layout must be \'sparseocc\' or '
+                             f'\'per_group\', got {level_weight_layout!r}')
         self.eps = eps
         self.align_corners, self.strict_visibility = bool(align_corners), bool(strict_visibility)
         self.unseen_reads_first_camera = bool(unseen_reads_first_camera)
         self.level_weight_layout = level_weight_layout
-        self.impl = impl
 
-    def sample(self, points, level_weights, depth_weighted=False):
+    def with_conventions(self, eps, align_corners, strict_visibility, unseen_reads_first_camera,
+                         level_weight_layout):
+        """The same features (converted once, shared, not copied) sampled under other
+        conventions (the constructor's arguments of those names).
+
+        Returns:
+            MultiviewImages
+        """
+        other = copy.copy(self)
+        other._set_conventions(eps, align_corners, strict_visibility,
+                               unseen_reads_first_camera, level_weight_layout)
+        return other
+
+    def sample(self, points, level_weights, depth_weighted=False, return_seen=False):
         """Samples every frame at 3D points, per channel group.
 
         Args:
@@ -222,10 +246,13 @@ class MultiviewImages:
             level_weights (Tensor): float [B, Q, G, P, L], weight of each feature level.
             depth_weighted (bool): multiply the current frame's weights by the predicted
                 depth probability at each point (needs ``depth``).
+            return_seen (bool): also return which frames see each point.
 
         Returns:
             Tensor: float32 [B, Q, G, T * P, C / G], sample t * P + p = point p seen in
-            frame t; (nearly) zero where frame t does not see the point.
+            frame t; (nearly) zero where frame t does not see the point. With
+            ``return_seen``, a tuple of it and bool [B, Q, G, T * P], whether some camera of
+            frame t sees point p.
         """
         batch, num_q, groups, per_group, _ = points.shape
         if batch != self.batch or groups != self.num_groups or \
@@ -270,7 +297,11 @@ class MultiviewImages:
         sampled = multiview_sampling(self.feats, to_op(uv_chosen).contiguous(),
                                      to_op(view).contiguous(), to_op(weights).contiguous(),
                                      impl=self.impl, align_corners=self.align_corners)
-        return sampled.view(batch, groups, num_q, frames * per_group, -1).transpose(1, 2)
+        sampled = sampled.view(batch, groups, num_q, frames * per_group, -1).transpose(1, 2)
+        if not return_seen:
+            return sampled
+        seen = to_op(seen).view(batch, groups, num_q, frames * per_group).transpose(1, 2)
+        return sampled, seen
 
     def _frame_level_weights(self, level_weights):
         """float [B, Q, G, P, L] -> [B, T, Q G P, L]: the level weights each frame uses
