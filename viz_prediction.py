@@ -13,11 +13,14 @@ Examples::
 
 ``--config --weights`` runs the model (mmengine's Runner builds it and its test dataloader;
 the checkpoint loads strictly unless ``--non-strict``; headless, CPU or GPU) on the first
-``--num`` samples of the config's test split and draws its predictions.
+``--num`` samples of the config's test split and draws its predictions beside the ground
+truth its test pipeline loads, on the grid and with the class names of the config's dataset
+(its metainfo ``occ_grid`` and ``classes``).
 ``--data-root --pred-dir`` draws saved predictions instead: for each of the first ``--num``
 keyframes of ``--ann-file`` (relative to ``--data-root`` unless absolute) that has a
 prediction ``<pred-dir>/<sample_token>.npz`` (key ``pred``, uint8 [200, 200, 16], 17 = free,
-the format ``tools/ray_metrics.py`` scores and ``val.py --save-pred`` writes). Either way it
+the format ``tools/ray_metrics.py`` scores and ``val.py --save-pred`` writes; Occ3D's grid
+and classes, ground truth from the info's ``occ_path``). Either way it
 writes ``<viz-dir>/<sample_token>.png`` (atomically: temporary file + rename) holding, top
 to bottom:
 
@@ -30,7 +33,7 @@ to bottom:
 * the bird's-eye views (per (x, y) the class of the highest non-free voxel, x forward = up,
   y left = left; white where the column is free) of prediction and ground truth, the ego car
   drawn as a black outlined box at the centre;
-* a legend of the 17 class colours.
+* a legend of the class colours (Occ3D's 17).
 
 Image size (``--width W``, W >= 360; all divisions are integer divisions)::
 
@@ -65,10 +68,10 @@ import numpy as np
 from core.errors import DataFileError
 from core.grid_io import load_npz_grids
 from core.infos import load_info_file
-from core.occ3d import FREE_LABEL, GRID_SHAPE, OCC3D_CLASS_NAMES
 from evaluation.prediction_folder import index_predictions
 from visualization import page
 from visualization.figure import MIN_WIDTH, VoxelRenderer, draw_sample, layout, save_png_atomic
+from visualization.style import OCC3D_STYLE, GridStyle
 
 PROG = 'viz_prediction: error:'
 
@@ -157,11 +160,20 @@ def build_model_runner(args):
     return runner, runner.build_dataloader(cfg.test_dataloader)
 
 
+def style_of(dataset):
+    """The :class:`GridStyle` of a dataset's metainfo (``classes``, ``occ_grid``)."""
+    meta = dataset.metainfo
+    return GridStyle(meta.get('classes'), meta.get('occ_grid'))
+
+
 def predict_with_model(runner, loader, indices, progress):
-    """The model's labels on samples ``indices`` of the test dataset, in order.
+    """The model's labels on samples ``indices`` of the test dataset, in order, with the
+    ground truth the test pipeline loaded.
 
     Returns:
-        dict: sample token -> uint8 [200, 200, 16] labels (17 = free).
+        tuple(dict, dict): sample token -> uint8 [X, Y, Z] predicted labels, and sample
+        token -> ``(semantics, mask_camera)`` uint8 [X, Y, Z] ground truth (absent where
+        the pipeline loads none).
     """
     import torch
     from torch.utils.data import DataLoader, Subset
@@ -171,50 +183,61 @@ def predict_with_model(runner, loader, indices, progress):
     subset = DataLoader(Subset(loader.dataset, indices), batch_size=1, shuffle=False,
                         num_workers=0, collate_fn=loader.collate_fn)
     runner.model.eval()
-    preds = {}
+    numpy = lambda value: np.asarray(  # noqa: E731
+        value.cpu().numpy() if isinstance(value, torch.Tensor) else value)
+    preds, gts = {}, {}
     with torch.no_grad(), tqdm(total=len(indices), desc='predict', unit='sample',
                                disable=not progress) as bar:
         for batch in subset:
             for sample in runner.model.test_step(batch):
-                pred = sample.get('pred_occ_sem')
-                if isinstance(pred, torch.Tensor):
-                    pred = pred.cpu().numpy()
-                preds[sample.get('sample_token')] = np.asarray(pred)
+                token = sample.get('sample_token')
+                preds[token] = numpy(sample.get('pred_occ_sem'))
+                if 'gt_occ_sem' in sample and 'mask_camera' in sample:
+                    gts[token] = (numpy(sample.gt_occ_sem).astype(np.uint8),
+                                  numpy(sample.mask_camera).astype(np.uint8))
                 bar.update(1)
-    return preds
+    return preds, gts
 
 
-def checked_labels(pred, where):
-    """A prediction as uint8 [200, 200, 16] labels, or one line naming ``where``.
+def checked_labels(pred, where, style=OCC3D_STYLE):
+    """A prediction as uint8 [X, Y, Z] labels on ``style``'s grid, or one line naming
+    ``where``.
 
     Raises:
-        DataFileError: another shape, a non-integer dtype, or a label outside [0, 17].
+        DataFileError: another shape, a non-integer dtype, or a label outside
+            [0, free label].
     """
     pred = np.asarray(pred)
-    if pred.shape != GRID_SHAPE:
-        raise DataFileError(where, f'prediction: shape {pred.shape}, expected {GRID_SHAPE}')
+    shape, free = style.occ_grid.grid_shape, style.free_label
+    if pred.shape != shape:
+        raise DataFileError(where, f'prediction: shape {pred.shape}, expected {shape}')
     if not np.issubdtype(pred.dtype, np.integer):
         raise DataFileError(where, f'prediction: dtype {pred.dtype}, expected integer labels')
-    if pred.min() < 0 or pred.max() > FREE_LABEL:
-        raise DataFileError(where, f'prediction: labels must lie in [0, {FREE_LABEL}], found '
+    if pred.min() < 0 or pred.max() > free:
+        raise DataFileError(where, f'prediction: labels must lie in [0, {free}], found '
                                    f'[{pred.min()}, {pred.max()}]')
     return pred.astype(np.uint8)
 
 
-def sample_metrics(pred, gt, mask_camera, origins):
+def sample_metrics(pred, gt, mask_camera, origins, style=OCC3D_STYLE):
     """RayIoU (RayIoU@1/2/4, fractions) and camera-mask mIoU (percent) of one keyframe, by
     the evaluation's definitions (``evaluation.prediction_folder.evaluate`` on one sample).
 
     Args:
-        pred, gt: uint8 [200, 200, 16] labels (17 = free); ``mask_camera`` 0/1, same shape.
+        pred, gt: uint8 [X, Y, Z] labels on ``style``'s grid; ``mask_camera`` 0/1, same
+            shape.
         origins: float [T, 3] RayIoU ray origins in the keyframe's ego frame, metres.
+        style (GridStyle): the grid and class names.
     """
     from evaluation.old_metrics import Metric_mIoU
     from evaluation.ray_metrics import cast_pred_and_gt, rayiou_counts, rayiou_from_counts
 
-    ray = rayiou_from_counts(rayiou_counts(*cast_pred_and_gt(pred, gt, origins)),
+    names = style.class_names
+    rays = cast_pred_and_gt(pred, gt, origins, occ_grid=style.occ_grid,
+                            free_label=style.free_label)
+    ray = rayiou_from_counts(rayiou_counts(*rays, num_classes=len(names)), names,
                              verbose=False)
-    miou = Metric_mIoU(len(OCC3D_CLASS_NAMES), use_image_mask=True)
+    miou = Metric_mIoU(len(names), use_image_mask=True, class_names=names)
     miou.add_batch(pred, gt, None, mask_camera)
     return dict({key: ray[key] for key in page.METRIC_KEYS if key != 'mIoU'},
                 mIoU=miou.count_miou(verbose=False))
@@ -293,6 +316,7 @@ def main(argv=None):
             raise SystemExit(f'{PROG} --config and --weights go together')
         runner, loader = build_model_runner(args)
         data_root, ann_file = loader.dataset.data_root, loader.dataset.ann_file
+        style = style_of(loader.dataset)
         source, title_source = f'the model of {args.config}', os.path.basename(args.config)
         saved = None
     else:
@@ -309,6 +333,7 @@ def main(argv=None):
         except (FileNotFoundError, DataFileError) as exc:
             raise SystemExit(f'{PROG} {exc}')
         source = f'{args.pred_dir!r}'
+        style = OCC3D_STYLE
         title_source = os.path.basename(os.path.normpath(args.pred_dir))
     try:
         infos = load_info_file(ann_file, data_root)[1]
@@ -318,18 +343,21 @@ def main(argv=None):
     units = choose(args, infos, has_prediction, source, ann_file)[rank::world_size]
     if saved is None:  # the model predicts this rank's share only
         position = {info['token']: n for n, info in enumerate(infos)}
-        preds = predict_with_model(runner, loader, [position[info['token']] for unit in units
-                                                    for info in unit], progress)
-        load_pred = lambda token: checked_labels(preds[token], token)  # noqa: E731
+        preds, gts = predict_with_model(runner, loader, [
+            position[info['token']] for unit in units for info in unit], progress)
+        load_pred = lambda token: checked_labels(preds[token], token, style)  # noqa: E731
+        load_gt = lambda info: gts.get(info['token'])  # noqa: E731
     else:
         load_pred = lambda token: checked_labels(load_npz_grids(  # noqa: E731
             saved[token], ['pred'], 'prediction')['pred'], saved[token])
+        load_gt = lambda info: load_ground_truth(data_root, info)  # noqa: E731
     os.makedirs(args.viz_dir, exist_ok=True)
     if args.html:
-        written = _write_pages(args, units, infos, data_root, load_pred, title_source, progress)
+        written = _write_pages(args, units, infos, data_root, load_pred, load_gt, style,
+                               title_source, progress)
         what = f'{len(written)} pages'
     else:
-        written = _write_figures(args, units, data_root, load_pred, progress)
+        written = _write_figures(args, units, data_root, load_pred, load_gt, style, progress)
         boxes = layout(args.width)
         what = f'{len(written)} figures ({boxes["size"][0]} x {boxes["size"][1]} px)'
     who = f'rank {rank}: ' if world_size > 1 else ''
@@ -337,18 +365,20 @@ def main(argv=None):
     return written
 
 
-def _write_figures(args, units, data_root, load_pred, progress):
+def _write_figures(args, units, data_root, load_pred, load_gt, style, progress):
     from tqdm import tqdm
 
     p3 = layout(args.width)['pred_3d']
-    renderer = VoxelRenderer(p3[2] - p3[0], p3[3] - p3[1])
+    renderer = VoxelRenderer(p3[2] - p3[0], p3[3] - p3[1], style)
     written = []
     for (info,) in tqdm(units, desc='viz', unit='sample', disable=not progress):
         try:
             pred = load_pred(info['token'])
-            gt = load_npz_grids(os.path.join(data_root, info['occ_path']),
-                                ['semantics'], 'ground truth')['semantics']
-            image = draw_sample(data_root, info, pred, gt, args.width, renderer)
+            gt = load_gt(info)
+            if gt is None:
+                raise DataFileError(info['token'], 'no ground truth to draw beside the '
+                                                   'prediction (the info names no occ_path)')
+            image = draw_sample(data_root, info, pred, gt[0], args.width, renderer, style)
         except (FileNotFoundError, DataFileError) as exc:
             raise SystemExit(f'{PROG} {exc}')
         path = os.path.join(args.viz_dir, info['token'] + '.png')
@@ -357,7 +387,8 @@ def _write_figures(args, units, data_root, load_pred, progress):
     return written
 
 
-def _write_pages(args, units, infos, data_root, load_pred, title_source, progress):
+def _write_pages(args, units, infos, data_root, load_pred, load_gt, style, title_source,
+                 progress):
     from tqdm import tqdm
 
     from core.ego_pose import ray_origins_of_infos
@@ -370,18 +401,19 @@ def _write_pages(args, units, infos, data_root, load_pred, title_source, progres
         try:
             for info in unit:
                 pred = load_pred(info['token'])
-                gt = load_ground_truth(data_root, info)
-                metrics = None if gt is None else sample_metrics(pred, *gt, origins[info['token']])
+                gt = load_gt(info)
+                metrics = None if gt is None else sample_metrics(
+                    pred, *gt, origins[info['token']], style)
                 frames.append(page.frame_data(
                     data_root, info, pred, None if gt is None else gt[0], metrics,
-                    scenes[info.get('scene_name', '')], args.image_width))
+                    scenes[info.get('scene_name', '')], args.image_width, style))
         except (FileNotFoundError, DataFileError) as exc:
             raise SystemExit(f'{PROG} {exc}')
         name = unit[0].get('scene_name', '') if args.scene else unit[0]['token']
         title = f'GD-OCC · {title_source} · ' + (f'scene {name}' if args.scene else
                                                  f'sample {name}')
         path = os.path.join(args.viz_dir, name + '.html')
-        page.write_page(path, page.page_html(title, frames))
+        page.write_page(path, page.page_html(title, frames, style))
         written.append(path)
     return written
 

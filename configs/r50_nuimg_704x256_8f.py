@@ -14,13 +14,15 @@
 _base_ = ['./_base_/datasets/occ3d_nuscenes.py', './_base_/models/gdocc.py',
           './_base_/occ3d_evaluation.py', './_base_/default_runtime.py']
 
-# The model's part of the data: frames, image normalisation, class frequencies and names.
+# The model's part of the data: frames, grid, class names and frequencies, image
+# normalisation.
 model = dict(
     num_frames={{_base_.num_frames}},
+    occ_grid={{_base_.occ_grid}},
+    class_names={{_base_.occ_class_names}},
     data_preprocessor=dict(mean={{_base_.img_norm_cfg.mean}}, std={{_base_.img_norm_cfg.std}},
                            bgr_to_rgb={{_base_.img_norm_cfg.bgr_to_rgb}}),
-    decoder=dict(loss_ce=dict(class_frequencies={{_base_.occ_class_frequencies}})),
-    occ_head=dict(class_names={{_base_.occ_class_names}}))
+    decoder=dict(loss_ce=dict(class_frequencies={{_base_.occ_class_frequencies}})))
 
 # Total batch over all processes; train.py divides it by the world size. batch_size below
 # is the per-process value of the paper's 8 GPUs.

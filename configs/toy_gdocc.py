@@ -11,6 +11,8 @@ lss_level = 1                         # stride 16 = the LiDARDepthTarget stride
 
 model = dict(
     num_frames={{_base_.num_frames}},
+    occ_grid={{_base_.occ_grid}},
+    class_names={{_base_.occ_class_names}},
     lss_level=lss_level,
     # The DepthNet also matches each camera against its previous frame (ego motion as a
     # stereo baseline): monocular depth of objects is what a from-scratch encoder learns
@@ -50,7 +52,7 @@ model = dict(
         # After a CPU budget of 6 epochs the masks are soft and over half of the kept voxels
         # are free: SparseOcc's 0.01 labels almost all of them occupied, so rays stop short
         # (docs/experiments.md, 2026-12-04: the threshold measured on the demo checkpoint).
-        free_threshold=0.1, class_names={{_base_.occ_class_names}}))
+        free_threshold=0.1))
 # `make demo` runs in 30 minutes on two CPU cores, the world's generation included: 6 epochs
 # of the 160 training samples (docs/experiments.md has the timings).
 optim_wrapper = dict(

@@ -1,5 +1,5 @@
-"""Reading Occ3D grids ([200, 200, 16] arrays) from ``.npz`` files, with one error naming
-the file for anything unusable."""
+"""Reading occupancy grids (Occ3D's [200, 200, 16] arrays by default) from ``.npz`` files, with
+one error naming the file for anything unusable."""
 import zipfile
 
 import numpy as np
@@ -8,16 +8,17 @@ from .errors import DataFileError, missing_file
 from .occ3d import GRID_SHAPE
 
 
-def load_npz_grids(path, keys, what):
-    """Reads arrays ``keys`` of ``path`` and checks they are Occ3D grids.
+def load_npz_grids(path, keys, what, grid_shape=GRID_SHAPE):
+    """Reads arrays ``keys`` of ``path`` and checks their shape.
 
     Args:
         path (str): the ``.npz`` file.
         keys (sequence of str): array names to read.
         what (str): the kind of file, for messages (e.g. ``'occupancy labels'``).
+        grid_shape (tuple of 3 ints): (X, Y, Z) every array must have.
 
     Returns:
-        dict: key -> np.ndarray [200, 200, 16] (dtype as stored).
+        dict: key -> np.ndarray [X, Y, Z] (dtype as stored).
 
     Raises:
         FileNotFoundError: ``path`` is missing.
@@ -35,7 +36,7 @@ def load_npz_grids(path, keys, what):
     if absent:
         raise DataFileError(path, f'{what}: lacks {absent} (has {available})')
     for key, array in arrays.items():
-        if array.shape != GRID_SHAPE:
+        if array.shape != tuple(grid_shape):
             raise DataFileError(path, f'{what}: {key} has shape {array.shape}, '
-                                      f'expected {GRID_SHAPE}')
+                                      f'expected {tuple(grid_shape)}')
     return arrays

@@ -10,6 +10,9 @@ are c and |d_pred - d_gt| < t; IoU_{c,t} = TP / (GT + PRED - TP), RayIoU@t = mea
 17 non-free classes (classes absent from both prediction and ground truth are nan and
 skipped), RayIoU = mean over t in (1, 2, 4) m.
 
+Grids are Occ3D's (200 x 200 x 16 voxels of 0.4 m, free = 17) unless an ``occ_grid`` and a
+``free_label`` say otherwise.
+
 RayPQ follows SparseOcc's ``loaders/ray_pq.py``: ground-truth rays form one segment per
 instance only for the 8 thing classes of :data:`core.occ3d.OCC3D_THING_CLASSES` (every other
 class is one segment per class and sample), and RayPQ is the nan-mean over the whole
@@ -23,8 +26,7 @@ import os
 import numpy as np
 import torch
 
-from core.occ3d import (FREE_LABEL, GRID_MIN, GRID_SHAPE, OCC3D_CLASS_NAMES, OCC3D_THING_CLASSES,
-                        VOXEL_SIZE)
+from core.occ3d import FREE_LABEL, GRID_SHAPE, OCC3D_CLASS_NAMES, OCC3D_THING_CLASSES, OccGrid
 from models.ops import ray_cast
 
 THRESHOLDS = (1.0, 2.0, 4.0)
@@ -55,11 +57,11 @@ def generate_lidar_rays():
 LIDAR_RAYS = generate_lidar_rays()
 
 
-def _as_grid(array, name, dtype=None):
+def _as_grid(array, name, dtype=None, grid_shape=GRID_SHAPE):
     array = array.cpu().numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
-    if array.size != math.prod(GRID_SHAPE):
-        raise ValueError(f'{name}: expected {GRID_SHAPE} voxels, got shape {array.shape}')
-    array = array.reshape(GRID_SHAPE)
+    if array.size != math.prod(grid_shape):
+        raise ValueError(f'{name}: expected {grid_shape} voxels, got shape {array.shape}')
+    array = array.reshape(grid_shape)
     return array if dtype is None else array.astype(dtype, copy=False)
 
 
@@ -97,32 +99,38 @@ class CastRays:
                    if a is not None)
 
 
-def cast_label_rays(semantics, origins, ray_mask=None, instances=None, device=None):
+def cast_label_rays(semantics, origins, ray_mask=None, instances=None, device=None,
+                    occ_grid=None, free_label=FREE_LABEL):
     """Casts the LiDAR-like rays from every origin through one label grid.
 
     Args:
-        semantics (np.ndarray | Tensor): uint8 [200, 200, 16] labels, FREE_LABEL = free.
+        semantics (np.ndarray | Tensor): uint8 [X, Y, Z] labels, ``free_label`` = free.
         origins (np.ndarray): float64 [T, 3] ray origins, ego-frame metres.
         ray_mask (np.ndarray, optional): bool [T * 14040], rays to cast (origin-major order);
             all rays when None.
-        instances (np.ndarray, optional): int [200, 200, 16] instance ids.
+        instances (np.ndarray, optional): int [X, Y, Z] instance ids.
         device (torch.device | str, optional): where the rays are cast (the CUDA kernel for
             a GPU); the CPU when None. The kernels give the same voxels on every device.
+        occ_grid (OccGrid or dict, optional): the grid of the labels; Occ3D's when None.
+        free_label (int): the label of free space.
 
     Returns:
         CastRays: one entry per cast ray, in origin-major order.
     """
-    semantics = _as_grid(semantics, 'semantics', np.uint8)
+    occ_grid = OccGrid.of(occ_grid)
+    semantics = _as_grid(semantics, 'semantics', np.uint8, occ_grid.grid_shape)
     ray_origins = np.repeat(origins, len(LIDAR_RAYS), axis=0)
     ray_dirs = np.tile(LIDAR_RAYS, (len(origins), 1))
     if ray_mask is not None:
         ray_origins, ray_dirs = ray_origins[ray_mask], ray_dirs[ray_mask]
-    occupied = torch.from_numpy(semantics != FREE_LABEL).to(device)
+    occupied = torch.from_numpy(semantics != free_label).to(device)
     distance, voxel = ray_cast(occupied, torch.from_numpy(ray_origins).to(device),
-                               torch.from_numpy(ray_dirs).to(device), GRID_MIN, VOXEL_SIZE)
+                               torch.from_numpy(ray_dirs).to(device), occ_grid.grid_min,
+                               occ_grid.voxel_size)
     distance, voxel = distance.cpu(), voxel.cpu()
     i, j, k = voxel.numpy().T
-    inst = None if instances is None else _as_grid(instances, 'instances', np.int64)[i, j, k]
+    inst = None if instances is None else \
+        _as_grid(instances, 'instances', np.int64, occ_grid.grid_shape)[i, j, k]
     return CastRays(semantics[i, j, k], distance.numpy().astype(np.float32), inst)
 
 
@@ -150,19 +158,23 @@ class GroundTruthRayCache:
                 digest.update(np.ascontiguousarray(array).tobytes())
         return digest.digest()
 
-    def get_or_cast(self, semantics, origins, instances=None, device=None):
+    def get_or_cast(self, semantics, origins, instances=None, device=None, occ_grid=None,
+                    free_label=FREE_LABEL):
         """Returns ``(valid, cast)``: valid is bool [T * 14040], True for rays whose
         ground-truth label is not free, and cast holds those rays only (cast on ``device``
         on a miss, see :func:`cast_label_rays`)."""
-        key = self.key(semantics, origins, instances)
+        occ_grid = OccGrid.of(occ_grid)
+        setting = np.array(occ_grid.grid_min + (occ_grid.voxel_size, free_label))
+        key = self.key(semantics, origins, instances, setting)
         if key in self._entries:
             self.hits += 1
             self._entries.move_to_end(key)
             packed, count, cast = self._entries[key]
             return np.unpackbits(packed, count=count).astype(bool), cast
         self.misses += 1
-        cast = cast_label_rays(semantics, origins, instances=instances, device=device)
-        valid = cast.labels != FREE_LABEL
+        cast = cast_label_rays(semantics, origins, instances=instances, device=device,
+                               occ_grid=occ_grid, free_label=free_label)
+        valid = cast.labels != free_label
         cast = CastRays(cast.labels[valid], cast.distances[valid],
                         None if cast.instances is None else cast.instances[valid])
         entry = (np.packbits(valid), len(valid), cast)
@@ -184,28 +196,32 @@ GT_RAY_CACHE = GroundTruthRayCache()
 
 
 def cast_pred_and_gt(sem_pred, sem_gt, origins, inst_pred=None, inst_gt=None, cache=None,
-                     device=None):
+                     device=None, occ_grid=None, free_label=FREE_LABEL):
     """Casts a sample's rays through ground truth (cached) and prediction.
 
     Args:
-        sem_pred, sem_gt: uint8 [200, 200, 16] label grids (free = 17).
+        sem_pred, sem_gt: uint8 [X, Y, Z] label grids (free = ``free_label``).
         origins: [T, 3] or [1, T, 3] ray origins in ego-frame metres (more than 8 are
             evenly sub-sampled to 8).
-        inst_pred, inst_gt: optional int [200, 200, 16] instance ids.
+        inst_pred, inst_gt: optional int [X, Y, Z] instance ids.
         cache (GroundTruthRayCache): defaults to the module's shared cache.
         device (torch.device | str, optional): where the rays are cast; the CPU when None.
+        occ_grid (OccGrid or dict, optional): the grids' voxel grid; Occ3D's when None.
+        free_label (int): the label of free space.
 
     Returns:
         tuple(CastRays, CastRays): prediction and ground truth, restricted to the rays whose
         ground-truth label is not free, element-wise aligned.
     """
     cache = GT_RAY_CACHE if cache is None else cache
+    occ_grid = OccGrid.of(occ_grid)
     origins = _as_origins(origins)
-    sem_gt = _as_grid(sem_gt, 'sem_gt', np.uint8)
-    inst_gt = None if inst_gt is None else _as_grid(inst_gt, 'inst_gt', np.int64)
-    valid, gt = cache.get_or_cast(sem_gt, origins, inst_gt, device)
+    sem_gt = _as_grid(sem_gt, 'sem_gt', np.uint8, occ_grid.grid_shape)
+    inst_gt = None if inst_gt is None else \
+        _as_grid(inst_gt, 'inst_gt', np.int64, occ_grid.grid_shape)
+    valid, gt = cache.get_or_cast(sem_gt, origins, inst_gt, device, occ_grid, free_label)
     pred = cast_label_rays(sem_pred, origins, ray_mask=valid, instances=inst_pred,
-                           device=device)
+                           device=device, occ_grid=occ_grid, free_label=free_label)
     return pred, gt
 
 
@@ -254,13 +270,14 @@ def rayiou_from_counts(counts, occ_class_names=OCC3D_CLASS_NAMES, thresholds=THR
 
 
 def main_rayiou(sem_pred_list, sem_gt_list, lidar_origin_list,
-                occ_class_names=OCC3D_CLASS_NAMES, verbose=True):
+                occ_class_names=OCC3D_CLASS_NAMES, verbose=True, occ_grid=None):
     """RayIoU over a set of samples (SparseOcc's ``main_rayiou`` API).
 
     Args:
-        sem_pred_list, sem_gt_list: sequences of uint8 [200, 200, 16] label grids.
+        sem_pred_list, sem_gt_list: sequences of uint8 [X, Y, Z] label grids.
         lidar_origin_list: sequence of [T, 3] (or [1, T, 3]) ego-frame ray origins.
-        occ_class_names: the 18 class names, free last.
+        occ_class_names: the class names, free last (Occ3D's 18).
+        occ_grid (OccGrid or dict, optional): the grids' voxel grid; Occ3D's when None.
 
     Returns:
         dict: see :func:`rayiou_from_counts`.
@@ -269,7 +286,9 @@ def main_rayiou(sem_pred_list, sem_gt_list, lidar_origin_list,
     counts = np.zeros((2 + len(THRESHOLDS), len(occ_class_names)), dtype=np.int64)
     for sem_pred, sem_gt, origins in _progress(zip(sem_pred_list, sem_gt_list,
                                                    lidar_origin_list), len(sem_gt_list)):
-        counts += rayiou_counts(*cast_pred_and_gt(sem_pred, sem_gt, origins),
+        counts += rayiou_counts(*cast_pred_and_gt(sem_pred, sem_gt, origins,
+                                                  occ_grid=occ_grid,
+                                                  free_label=len(occ_class_names) - 1),
                                 num_classes=len(occ_class_names))
     return rayiou_from_counts(counts, occ_class_names, verbose=verbose)
 
@@ -375,14 +394,16 @@ def raypq_from_stats(stats, occ_class_names=OCC3D_CLASS_NAMES, thresholds=THRESH
 
 
 def main_raypq(sem_pred_list, sem_gt_list, inst_pred_list, inst_gt_list, lidar_origin_list,
-               occ_class_names=OCC3D_CLASS_NAMES, verbose=True):
+               occ_class_names=OCC3D_CLASS_NAMES, verbose=True, occ_grid=None):
     """RayPQ over a set of samples (SparseOcc's ``main_raypq`` API).
 
     Args:
-        sem_pred_list, sem_gt_list: sequences of uint8 [200, 200, 16] label grids.
-        inst_pred_list, inst_gt_list: sequences of int [200, 200, 16] instance ids
+        sem_pred_list, sem_gt_list: sequences of uint8 [X, Y, Z] label grids.
+        inst_pred_list, inst_gt_list: sequences of int [X, Y, Z] instance ids
             (0 = no instance: all such rays of a class form one segment per sample).
         lidar_origin_list: sequence of [T, 3] ego-frame ray origins.
+        occ_class_names: the class names, free last (Occ3D's 18).
+        occ_grid (OccGrid or dict, optional): the grids' voxel grid; Occ3D's when None.
 
     Returns:
         dict: ``RayPQ``, ``RayPQ@1``, ``RayPQ@2``, ``RayPQ@4`` and ``per_class``.
@@ -393,8 +414,10 @@ def main_raypq(sem_pred_list, sem_gt_list, inst_pred_list, inst_gt_list, lidar_o
     for sem_pred, sem_gt, inst_pred, inst_gt, origins in _progress(
             zip(sem_pred_list, sem_gt_list, inst_pred_list, inst_gt_list, lidar_origin_list),
             len(sem_gt_list)):
-        stats += raypq_counts(*cast_pred_and_gt(sem_pred, sem_gt, origins, inst_pred, inst_gt),
-                              num_classes=len(occ_class_names), class_names=occ_class_names)
+        rays = cast_pred_and_gt(sem_pred, sem_gt, origins, inst_pred, inst_gt,
+                                occ_grid=occ_grid, free_label=len(occ_class_names) - 1)
+        stats += raypq_counts(*rays, num_classes=len(occ_class_names),
+                              class_names=occ_class_names)
     return raypq_from_stats(stats, occ_class_names, verbose=verbose)
 
 

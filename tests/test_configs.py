@@ -79,7 +79,7 @@ def test_variants_change_the_base_pipelines_by_step_name():
                                   load('sparseocc_r50_nuimg_704x256_8f.py'))
     for split in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         expected = _steps(paper, split)
-        expected['load_occupancy'] = dict(type='LoadOccupancy', with_instances=True)
+        expected['load_occupancy'] = dict(expected['load_occupancy'], with_instances=True)
         assert _steps(panoptic, split) == expected
     expected = _steps(paper, 'train_dataloader')
     del expected['depth_target']
@@ -138,3 +138,19 @@ def test_paper_config_settings_and_size():
     assert 'occ_head.layer.sampling_offsets.weight' not in slow
     # The figure the README gives.
     assert round(sum(p.numel() for p in model.parameters()) / 1e6, 2) == 85.99
+
+
+@pytest.mark.parametrize('path', TOP_CONFIGS, ids=lambda p: os.path.relpath(p, ROOT))
+def test_grid_and_classes_come_from_the_dataset_base(path):
+    """One grid and one class list per config: the model's, the pipeline's and the dataset
+    metainfo's (which the evaluator reads) are the dataset base's."""
+    cfg = Config.fromfile(path)
+    grid, names = cfg.occ_grid, list(cfg.occ_class_names)
+    assert cfg.model.occ_grid == grid and list(cfg.model.class_names) == names
+    for split in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        meta = cfg[split].dataset.metainfo
+        assert meta.occ_grid == grid and list(meta.classes) == names
+        load = _steps(cfg, split)['load_occupancy']
+        assert load['num_classes'] == len(names)
+        assert list(load['grid_shape']) == list(grid.grid_shape)
+    assert _steps(cfg, 'train_dataloader')['bev_aug']['occ_grid'] == grid

@@ -20,7 +20,10 @@ samples of the config's test split it prints
 - per ground-truth class: its targets at the full grid, how many the proposal kept and
   how many of those the head labelled right, and what the rest of the kept voxels are
   (free space, occupied voxels that are no target);
-- the fraction of the above-ground targets kept at the full grid.
+- the fraction of the above-ground targets kept at the full grid;
+- per band of horizontal distance from the ego: the targets, how many were kept, and the
+  median geometric prior (LSS depth mass) of the kept and of the dropped targets, which
+  shows how the prior's ranking depends on distance.
 
 Example::
 
@@ -40,6 +43,7 @@ from engine.runtime import allow_mmengine_checkpoints, fail, load_config, requir
 GROUND_CLASS_NAMES = ('driveable_surface', 'other_flat', 'sidewalk', 'terrain')
 GROUND_CLASSES = tuple(OCC3D_CLASS_NAMES.index(name) for name in GROUND_CLASS_NAMES)
 CHILDREN = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)])
+DISTANCE_BANDS = (0.0, 10.0, 20.0, 30.0, 40.0, float('inf'))  # metres, horizontal
 
 
 def diagnostic_targets(gt, mask_camera, free_label, dilation):
@@ -128,6 +132,32 @@ def class_counts(kept, targets, gt, pred, free_label):
                      count(targets & is_kept & (pred == gt)), count(is_kept & ~targets)])
 
 
+def distance_bands(targets, kept_mask, prior, grid_min, voxel_size):
+    """Per band of :data:`DISTANCE_BANDS`: targets, kept targets and the geometric prior of
+    the targets.
+
+    Args:
+        targets, kept_mask (ndarray): bool [X, Y, Z] full grid.
+        prior (ndarray or None): float [X, Y, Z] LSS depth mass on the full grid.
+        grid_min (sequence of 3 floats), voxel_size (float): the full grid, ego frame.
+
+    Returns:
+        list of dict per band: ``targets``, ``kept`` (ints), ``prior_kept`` and
+        ``prior_dropped`` (float arrays of the targets' prior values).
+    """
+    index = np.argwhere(targets)
+    centres = np.asarray(grid_min[:2]) + voxel_size * (index[:, :2] + 0.5)
+    distance = np.hypot(centres[:, 0], centres[:, 1])
+    kept = kept_mask[tuple(index.T)]
+    mass = np.full(len(index), np.nan) if prior is None else prior[tuple(index.T)]
+    bands = []
+    for low, high in zip(DISTANCE_BANDS[:-1], DISTANCE_BANDS[1:]):
+        inside = (distance >= low) & (distance < high)
+        bands.append(dict(targets=int(inside.sum()), kept=int((inside & kept).sum()),
+                          prior_kept=mass[inside & kept], prior_dropped=mass[inside & ~kept]))
+    return bands
+
+
 def diagnose(cfg, weights, num_samples, dilation=2, progress=True):
     """Runs the model on ``num_samples`` samples of ``cfg.test_dataloader`` (evenly spaced).
 
@@ -135,7 +165,8 @@ def diagnose(cfg, weights, num_samples, dilation=2, progress=True):
         dict: ``stages`` (list per stage of int64 [3, Z_s]: targets, candidates, kept,
         summed over the samples), ``classes`` (int64 [4, C + 1] of :func:`class_counts`,
         summed), ``above_ground`` (int64 [2]: above-ground targets, of them kept at the full
-        grid), ``RayIoU``, ``oracle_RayIoU`` and ``targets_RayIoU`` (fractions).
+        grid), ``bands`` (:func:`distance_bands`, concatenated over the samples), ``RayIoU``,
+        ``oracle_RayIoU`` and ``targets_RayIoU`` (fractions).
     """
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
@@ -152,7 +183,7 @@ def diagnose(cfg, weights, num_samples, dilation=2, progress=True):
     load_checkpoint(model, weights, map_location='cpu', logger='silent')
     model.eval()
     free_label = model.occ_head.free_label
-    totals, classes, above = None, 0, np.zeros(2, dtype=np.int64)
+    totals, classes, above, bands = None, 0, np.zeros(2, dtype=np.int64), None
     preds, oracles, ceilings, gts, origins = [], [], [], [], []
     indices = np.linspace(0, len(dataset) - 1, min(num_samples, len(dataset))).round()
     for index in tqdm(indices.astype(int), desc='samples', disable=not progress):
@@ -169,13 +200,25 @@ def diagnose(cfg, weights, num_samples, dilation=2, progress=True):
         kept = coords[0].numpy()
         preds.append(pred['pred_occ_sem'].numpy())
         classes = classes + class_counts(kept, targets, gt, preds[-1], free_label)
+        is_kept = np.zeros(gt.shape, dtype=bool)
+        is_kept[tuple(kept.T)] = True
+        prior = None if out['prior'] is None else out['prior'][0, 0].numpy()
+        if prior is not None and prior.shape != gt.shape:
+            prior = None  # the prior lives on another grid than the labels
+        new = distance_bands(targets, is_kept, prior, model.decoder.grid_min,
+                             model.decoder.voxel_size)
+        bands = new if bands is None else [
+            dict(targets=a['targets'] + b['targets'], kept=a['kept'] + b['kept'],
+                 prior_kept=np.concatenate([a['prior_kept'], b['prior_kept']]),
+                 prior_dropped=np.concatenate([a['prior_dropped'], b['prior_dropped']]))
+            for a, b in zip(bands, new)]
         raised = targets & above_ground(gt)
         above += (int(raised.sum()), int(raised[tuple(kept.T)].sum()))
         oracles.append(oracle_on_kept(kept, gt, free_label))
         ceilings.append(np.where(targets, gt, free_label).astype(np.uint8))
         gts.append(gt)
         origins.append(np.asarray(sample.ray_origins))
-    return dict(stages=totals, classes=classes, above_ground=above,
+    return dict(stages=totals, classes=classes, above_ground=above, bands=bands,
                 RayIoU=main_rayiou(preds, gts, origins, verbose=False)['RayIoU'],
                 oracle_RayIoU=main_rayiou(oracles, gts, origins, verbose=False)['RayIoU'],
                 targets_RayIoU=main_rayiou(ceilings, gts, origins, verbose=False)['RayIoU'])
@@ -197,6 +240,13 @@ def report(result):
     total, kept = result['above_ground']
     lines.append(f'above-ground targets kept at the full grid: {kept} / {total} '
                  f'({kept / max(total, 1):.1%})')
+    lines.append('horizontal distance from the ego: targets / kept / median prior mass of the '
+                 'kept and of the dropped targets')
+    for low, high, band in zip(DISTANCE_BANDS[:-1], DISTANCE_BANDS[1:], result['bands']):
+        median = lambda v: f'{np.median(v):9.3g}' if len(v) else '        -'  # noqa: E731
+        lines.append(f'  {low:4.0f}-{high:<4.0f} m {band["targets"]:7d} {band["kept"]:7d} '
+                     f'({band["kept"] / max(band["targets"], 1):5.1%}) '
+                     f'{median(band["prior_kept"])} {median(band["prior_dropped"])}')
     lines.append(f"RayIoU {result['RayIoU']:.4f}   oracle labels on the kept voxels "
                  f"{result['oracle_RayIoU']:.4f}   on the targets {result['targets_RayIoU']:.4f}")
     return '\n'.join(lines)

@@ -24,6 +24,10 @@ def build_parser():
     p.add_argument('--val-scenes', type=int, default=None,
                    help='scenes (taken from the end) listed as val in toy_split.json; '
                         'default: a sixth')
+    p.add_argument('--occ-voxel-size', type=float, default=Options.occ_voxel_size,
+                   help='voxel edge of the occupancy labels, metres (grid from (-40, -40, -1) m)')
+    p.add_argument('--occ-shape', type=int, nargs=3, default=Options.occ_shape,
+                   metavar=('X', 'Y', 'Z'), help='voxels of the occupancy label grid')
     p.add_argument('--overwrite', action='store_true', help='replace a non-empty DIR')
     p.add_argument('--no-progress', action='store_true', help='hide the progress bar')
     return p
@@ -41,7 +45,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     opts = Options(out=args.out, scenes=args.scenes, frames_per_scene=args.frames_per_scene,
                    sweeps=args.sweeps, image_size=tuple(args.image_size), seed=args.seed,
-                   val_scenes=args.val_scenes, overwrite=args.overwrite,
+                   val_scenes=args.val_scenes, occ_voxel_size=args.occ_voxel_size,
+                   occ_shape=tuple(args.occ_shape), overwrite=args.overwrite,
                    progress=not args.no_progress)
     try:
         validate(opts)

@@ -14,6 +14,7 @@ Output tree (``DIR``)::
 The tree is written into a hidden sibling directory and renamed into place
 only when complete, so an interrupted or failing run leaves no ``DIR``.
 """
+import dataclasses
 import io
 import json
 import os
@@ -59,6 +60,9 @@ class Options:
     image_size: Tuple[int, int] = (800, 450)
     seed: int = 0
     val_scenes: Optional[int] = None  # default: a sixth of the scenes, at least one if >= 2
+    # The label grid from (-40, -40, -1) m: Occ3D's by default (WorldConfig's occ_* fields).
+    occ_voxel_size: float = 0.4
+    occ_shape: Tuple[int, int, int] = (200, 200, 16)
     overwrite: bool = False
     progress: bool = True
 
@@ -78,6 +82,11 @@ def validate(opts):
         if not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
             raise ValueError(f'{name.replace("_", "-")} must be an integer in [{lo}, {hi}], '
                              f'got {value!r}')
+    if len(opts.occ_shape) != 3 or any(not isinstance(n, (int, np.integer)) or n < 1
+                                       for n in opts.occ_shape):
+        raise ValueError(f'occ-shape must be 3 positive integers, got {opts.occ_shape!r}')
+    if not opts.occ_voxel_size > 0:
+        raise ValueError(f'occ-voxel-size must be positive, got {opts.occ_voxel_size!r}')
     if not isinstance(opts.seed, (int, np.integer)) or opts.seed < 0:
         raise ValueError(f'seed must be a non-negative integer, got {opts.seed!r}')
     val = opts.resolved_val_scenes()
@@ -435,7 +444,8 @@ def stamp(opts):
     return dict(generator_version=GENERATOR_VERSION, scenes=opts.scenes,
                 frames_per_scene=opts.frames_per_scene, sweeps=opts.sweeps,
                 image_size=list(opts.image_size), seed=opts.seed,
-                val_scenes=opts.resolved_val_scenes())
+                val_scenes=opts.resolved_val_scenes(), occ_voxel_size=opts.occ_voxel_size,
+                occ_shape=list(opts.occ_shape))
 
 
 # --------------------------------------------------------------------------
@@ -453,7 +463,8 @@ def _check_target(out, overwrite):
 
 def generate(opts, cfg=None):
     """Generate the dataset described by ``opts`` (``Options``) with ``cfg``
-    (``WorldConfig``; None: the defaults); returns a summary dict.
+    (``WorldConfig``; None: the defaults; its label grid is the one of ``opts``); returns a
+    summary dict.
 
     Raises ValueError for bad options and FileExistsError for an occupied
     target; on any error (or KeyboardInterrupt) the partial output is removed.
@@ -461,7 +472,8 @@ def generate(opts, cfg=None):
     from tqdm import tqdm
 
     validate(opts)
-    cfg = cfg or WorldConfig()
+    cfg = dataclasses.replace(cfg or WorldConfig(), occ_voxel_size=float(opts.occ_voxel_size),
+                              occ_shape=tuple(int(n) for n in opts.occ_shape))
     out = Path(opts.out).absolute()
     _check_target(out, opts.overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -29,10 +29,9 @@ import numpy as np
 
 from core.atomic_file import atomic_path
 from core.ego_pose import invert_pose
-from core.occ3d import FREE_LABEL, GRID_MIN, GRID_SHAPE, OCC3D_CLASS_NAMES, VOXEL_SIZE
 
 from .camera_images import load_camera_image
-from .style import CAMERA_GRID, EGO_SIZE, PALETTE, drawn_labels
+from .style import CAMERA_GRID, EGO_SIZE, OCC3D_STYLE
 
 ASSETS = os.path.dirname(os.path.abspath(__file__))
 # Camera images are re-encoded at this width (px) and JPEG quality: a nuScenes 1600 x 900
@@ -55,19 +54,18 @@ INITIAL_CAMERA = {'eye': {'x': -1.2, 'y': 0.0, 'z': 0.8},
 METRIC_KEYS = ('RayIoU', 'RayIoU@1', 'RayIoU@2', 'RayIoU@4', 'mIoU')
 
 
-def grid_payload(labels):
+def grid_payload(labels, style=OCC3D_STYLE):
     """Base64 of the zlib stream of a drawn label grid.
 
     Args:
-        labels: integer [200, 200, 16] labels indexed [x, y, z] (17 = free; above 17 drawn
-            as free, see :func:`style.drawn_labels`).
+        labels: integer [X, Y, Z] labels indexed [x, y, z] on ``style``'s grid (labels above
+            the free label drawn as free, see :meth:`style.GridStyle.drawn_labels`).
+        style (GridStyle): the grid and labels.
 
     Returns:
         str: base64 (ASCII) of ``zlib.compress(uint8 C-order bytes, 9)``.
     """
-    grid = drawn_labels(labels)
-    if grid.shape != GRID_SHAPE:
-        raise ValueError(f'grid has shape {grid.shape}, expected {GRID_SHAPE}')
+    grid = style.drawn_labels(labels)
     return base64.b64encode(zlib.compress(np.ascontiguousarray(grid).tobytes(), 9)).decode()
 
 
@@ -84,20 +82,20 @@ def image_payload(image, width=IMAGE_WIDTH):
     return 'data:image/jpeg;base64,' + base64.b64encode(buffer.getvalue()).decode()
 
 
-def ego_path(info, scene_infos):
+def ego_path(info, scene_infos, style=OCC3D_STYLE):
     """Positions of the ego vehicle at the scene's keyframes, in ``info``'s ego frame.
 
     Args:
         info (dict): the keyframe shown (``ego2global`` float [4, 4]).
         scene_infos (list[dict]): the keyframes of its scene, time order.
+        style (GridStyle): whose grid bounds the path.
 
     Returns:
         list: ``[x, y, z]`` metres (rounded to cm) of the positions inside the grid's x / y
         range, time order.
     """
     to_ego = invert_pose(info['ego2global'])
-    low, high = np.array(GRID_MIN[:2]), np.array(GRID_MIN[:2]) + VOXEL_SIZE * np.array(
-        GRID_SHAPE[:2])
+    low, high = np.array(style.occ_grid.grid_min[:2]), np.array(style.occ_grid.grid_max[:2])
     path = []
     for other in scene_infos:
         position = (to_ego @ np.asarray(other['ego2global'], np.float64)[:, 3])[:3]
@@ -107,19 +105,20 @@ def ego_path(info, scene_infos):
 
 
 def frame_data(data_root, info, pred, gt=None, metrics=None, scene_infos=(),
-               image_width=IMAGE_WIDTH):
+               image_width=IMAGE_WIDTH, style=OCC3D_STYLE):
     """What the page holds of one keyframe (JSON-ready).
 
     Args:
         data_root (str): root the info's camera paths are relative to.
         info (dict): the keyframe's info (``token``, ``cams``, ``ego2global``, optional
             ``scene_name`` and ``timestamp``).
-        pred, gt: integer [200, 200, 16] label grids indexed [x, y, z] in the keyframe's
-            ego frame (17 = free); ``gt`` may be None (no ground truth).
+        pred, gt: integer [X, Y, Z] label grids indexed [x, y, z] in the keyframe's ego
+            frame, on ``style``'s grid; ``gt`` may be None (no ground truth).
         metrics (dict): optional ``RayIoU``, ``RayIoU@1/2/4`` (fractions) and ``mIoU``
             (percent) of this keyframe.
         scene_infos (list[dict]): the keyframes of its scene, for the ego path.
         image_width (int): camera image width in the page, px.
+        style (GridStyle): the grid and labels of ``pred`` and ``gt``.
 
     Raises:
         FileNotFoundError, DataFileError: a camera image is missing or unreadable.
@@ -130,25 +129,27 @@ def frame_data(data_root, info, pred, gt=None, metrics=None, scene_infos=(),
         'token': info['token'],
         'scene': info.get('scene_name', ''),
         'timestamp': int(info.get('timestamp', 0)),
-        'pred': grid_payload(pred),
-        'gt': None if gt is None else grid_payload(gt),
+        'pred': grid_payload(pred, style),
+        'gt': None if gt is None else grid_payload(gt, style),
         'metrics': None if metrics is None else {
             key: None if metrics[key] is None or not math.isfinite(metrics[key])
             else round(float(metrics[key]), 4) for key in METRIC_KEYS},
         'ego': {'x': round(float(pose[0, 3]), 2), 'y': round(float(pose[1, 3]), 2),
                 'heading_deg': round(heading, 1)},
-        'path': ego_path(info, scene_infos),
+        'path': ego_path(info, scene_infos, style),
         'cameras': [[cam, image_payload(load_camera_image(data_root, info, cam), image_width)]
                     for row in CAMERA_GRID for cam in row],
     }
 
 
-def _settings():
+def _settings(style):
+    grid = style.occ_grid
     return {
-        'classes': [{'name': name, 'rgb': [int(c) for c in PALETTE[label]]}
-                    for label, name in enumerate(OCC3D_CLASS_NAMES[:FREE_LABEL])],
+        'classes': [{'name': name, 'rgb': [int(c) for c in style.palette[label]]}
+                    for label, name in enumerate(style.class_names[:style.free_label])],
         'errors': [{'name': name, 'rgb': list(rgb)} for name, rgb in ERROR_KINDS],
-        'grid': {'shape': list(GRID_SHAPE), 'min': list(GRID_MIN), 'voxel_size': VOXEL_SIZE},
+        'grid': {'shape': list(grid.grid_shape), 'min': list(grid.grid_min),
+                 'voxel_size': grid.voxel_size},
         'face_shades': list(FACE_SHADES),
         'ego_size': [EGO_SIZE[0], EGO_SIZE[1], EGO_HEIGHT],
         'camera': INITIAL_CAMERA,
@@ -160,14 +161,15 @@ def _asset(name):
         return f.read()
 
 
-def page_html(title, frames):
+def page_html(title, frames, style=OCC3D_STYLE):
     """The page of ``frames`` (:func:`frame_data` dicts, time order; one for a sample page,
-    a scene's keyframes for a scene page with a frame slider) as one HTML string."""
+    a scene's keyframes for a scene page with a frame slider, all drawn with ``style``) as
+    one HTML string."""
     from plotly.offline import get_plotlyjs
 
     if not frames:
         raise ValueError('a page needs at least one frame')
-    data = dict(_settings(), title=title, frames=list(frames))
+    data = dict(_settings(style), title=title, frames=list(frames))
     # Inside <script>, "</" could close the element: JSON allows the escaped form.
     payload = json.dumps(data, sort_keys=True, separators=(',', ':'),
                          allow_nan=False).replace('</', '<\\/')

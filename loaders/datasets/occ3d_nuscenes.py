@@ -9,7 +9,7 @@ from mmdet3d.registry import DATASETS
 from core.ego_pose import MAX_RAY_ORIGINS, RAY_ORIGIN_RANGE, ray_origins_of_infos
 from core.errors import missing_file
 from core.infos import load_info_file
-from core.occ3d import OCC3D_CLASS_NAMES
+from core.occ3d import OCC3D_CLASS_NAMES, OCC3D_GRID, OCC3D_THING_CLASSES, OccGrid, free_label_of
 
 
 def pipeline_steps(pipeline):
@@ -63,13 +63,17 @@ class Occ3DNuScenesDataset(BaseDataset):
             ``(num_frames - 1) * interval`` (largest interval).
         ray_origin_range (float), max_ray_origins (int): the RayIoU origin rule.
         lazy_init (bool): defer reading the info file to the first access.
-        metainfo (dict, optional): overrides ``METAINFO`` (``classes``: 18 names, free last).
+        metainfo (dict, optional): overrides ``METAINFO``: ``classes`` (the label names,
+            free last), ``thing_classes`` (those forming instances) and ``occ_grid`` (dict of
+            ``grid_min``, ``voxel_size``, ``grid_shape``); Occ3D's by default. The evaluator
+            reads them from here (mmengine hands the dataset's metainfo to it).
         serialize_data (bool): mmengine's compact, worker-shareable storage of the infos.
 
     mmengine's ``indices`` (subsets) is not offered: past camera frames are looked up
     among all keyframes of a scene, and a subset would silently shorten them.
     """
-    METAINFO = dict(classes=OCC3D_CLASS_NAMES)
+    METAINFO = dict(classes=OCC3D_CLASS_NAMES, thing_classes=OCC3D_THING_CLASSES,
+                    occ_grid=OCC3D_GRID.as_dict())
 
     def __init__(self, ann_file, data_root='', pipeline=(), test_mode=False, max_past_frames=0,
                  ray_origin_range=RAY_ORIGIN_RANGE, max_ray_origins=MAX_RAY_ORIGINS,
@@ -86,6 +90,12 @@ class Occ3DNuScenesDataset(BaseDataset):
                          data_prefix={}, serialize_data=serialize_data,
                          pipeline=pipeline_steps(pipeline), test_mode=test_mode,
                          lazy_init=lazy_init, max_refetch=max_refetch)
+        free_label_of(self._metainfo['classes'])
+        OccGrid.of(self._metainfo['occ_grid'])
+        unknown = set(self._metainfo['thing_classes']) - set(self._metainfo['classes'])
+        if unknown:
+            raise ValueError(f'{type(self).__name__}: thing_classes {sorted(unknown)} are not '
+                             f'in classes')
 
     def load_data_list(self):
         """Reads the info pickle (either layout), attaches ray origins and makes paths

@@ -10,7 +10,7 @@ from mmdet3d.registry import TRANSFORMS
 from core.errors import DataFileError, missing_file
 from core.geometry import project_to_image
 from core.grid_io import load_npz_grids
-from core.occ3d import FREE_LABEL, NUSCENES_CAMERAS
+from core.occ3d import FREE_LABEL, GRID_SHAPE, NUSCENES_CAMERAS
 
 from .camera_geometry import ego2cam_of, pad_intrinsics, refresh_projections
 from .jpeg import JpegDecoder
@@ -117,29 +117,49 @@ class LoadMultiViewImages(BaseTransform):
 
 @TRANSFORMS.register_module()
 class LoadOccupancy(BaseTransform):
-    """Loads the Occ3D labels of the keyframe from ``occ_path`` (``labels.npz``).
+    """Loads the occupancy labels of the keyframe from ``occ_path`` (``labels.npz``).
 
-    Added keys, all [200, 200, 16] indexed [x, y, z] in the keyframe's ego frame:
-    ``gt_occ_sem`` uint8 (17 = free), ``mask_lidar`` and ``mask_camera`` uint8 0/1, and
-    with ``with_instances`` ``gt_occ_inst`` int32 (0 = no instance).
+    Added keys, all [X, Y, Z] (``grid_shape``, Occ3D's [200, 200, 16] by default) indexed
+    [x, y, z] in the keyframe's ego frame: ``gt_occ_sem`` uint8 (``num_classes - 1`` =
+    free), ``mask_lidar`` and ``mask_camera`` uint8 0/1, and with ``with_instances``
+    ``gt_occ_inst`` int32 (0 = no instance).
 
     Args:
         with_instances (bool): also load ``instances`` (panoptic configs).
-        num_classes (int): labels must lie in [0, num_classes).
+        num_classes (int): labels (after ``label_map``) lie in [0, num_classes).
+        grid_shape (sequence of 3 ints): (X, Y, Z) of the stored grids.
+        label_map (sequence of int, optional): the label each stored label becomes (index =
+            stored label), for a config whose class list merges the stored one's classes;
+            None keeps the stored labels.
     """
-    def __init__(self, with_instances=False, num_classes=FREE_LABEL + 1):
+    def __init__(self, with_instances=False, num_classes=FREE_LABEL + 1, grid_shape=GRID_SHAPE,
+                 label_map=None):
         self.with_instances = with_instances
-        self.num_classes = num_classes
+        self.num_classes = int(num_classes)
+        self.grid_shape = tuple(int(v) for v in grid_shape)
+        self.label_map = None
+        if label_map is not None:
+            self.label_map = np.asarray(label_map, dtype=np.int64)
+            if self.label_map.ndim != 1 or self.label_map.min() < 0 or \
+                    self.label_map.max() >= self.num_classes:
+                raise ValueError(f'LoadOccupancy: label_map must be a list of labels in '
+                                 f'[0, {self.num_classes}), got {list(label_map)}')
 
     def transform(self, results):
         path = results['occ_path']
         keys = ['semantics', 'mask_lidar', 'mask_camera'] + (
             ['instances'] if self.with_instances else [])
-        arrays = load_npz_grids(path, keys, 'occupancy labels')
-        if arrays['semantics'].max() >= self.num_classes:
-            raise DataFileError(path, f'semantics holds label {arrays["semantics"].max()} '
+        arrays = load_npz_grids(path, keys, 'occupancy labels', self.grid_shape)
+        semantics = arrays['semantics']
+        if self.label_map is not None:
+            if semantics.max() >= len(self.label_map):
+                raise DataFileError(path, f'semantics holds label {semantics.max()}, beyond '
+                                          f'the {len(self.label_map)} labels of label_map')
+            semantics = self.label_map[semantics]
+        if semantics.max() >= self.num_classes:
+            raise DataFileError(path, f'semantics holds label {semantics.max()} '
                                       f'>= {self.num_classes} classes')
-        results['gt_occ_sem'] = arrays['semantics'].astype(np.uint8)
+        results['gt_occ_sem'] = semantics.astype(np.uint8)
         results['mask_lidar'] = arrays['mask_lidar'].astype(np.uint8)
         results['mask_camera'] = arrays['mask_camera'].astype(np.uint8)
         if self.with_instances:

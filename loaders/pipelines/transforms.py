@@ -10,7 +10,7 @@ from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 
 from core.geometry import voxel_centres, voxel_of
-from core.occ3d import GRID_MIN, GRID_SHAPE, VOXEL_SIZE
+from core.occ3d import OccGrid
 
 from .camera_geometry import image_affine_to_4x4, refresh_projections
 
@@ -136,28 +136,31 @@ def bev_matrix(flip_x, flip_y, rotation_deg):
     return rotate @ np.diag([-1.0 if flip_x else 1.0, -1.0 if flip_y else 1.0, 1.0, 1.0])
 
 
-def warp_grid_bev(grid, bev_aug, fill):
-    """Resamples an Occ3D grid under a BEV transform (nearest voxel).
+def warp_grid_bev(grid, bev_aug, fill, occ_grid=None):
+    """Resamples an occupancy grid under a BEV transform (nearest voxel).
 
     Args:
-        grid: array [200, 200, 16] indexed [x, y, z] in the ego frame.
+        grid: array [X, Y, Z] indexed [x, y, z] in the ego frame.
         bev_aug: float [4, 4] ego -> augmented ego (only its 2D part is used).
         fill: value for voxels whose source lies outside the grid.
+        occ_grid (OccGrid or dict, optional): the voxel grid of ``grid``; Occ3D's when None.
 
     Returns:
         np.ndarray: same dtype/shape; voxel (i, j, k) of the result holds the source voxel
         containing ``inverse(bev_aug)`` applied to the centre of (i, j). Flips and 90 degree
         rotations are exact permutations (the grid is centred on the ego).
     """
+    occ_grid = OccGrid.of(occ_grid)
+    grid_min, voxel_size = occ_grid.grid_min[:2], occ_grid.voxel_size
     nx, ny = grid.shape[:2]
     index = np.stack(np.meshgrid(np.arange(nx), np.arange(ny), indexing='ij'), -1)
-    xx, yy = np.moveaxis(voxel_centres(index, GRID_MIN[:2], VOXEL_SIZE), -1, 0)
+    xx, yy = np.moveaxis(voxel_centres(index, grid_min, voxel_size), -1, 0)
     inverse = np.linalg.inv(np.asarray(bev_aug, np.float64)[:2, :2])
     src_x = inverse[0, 0] * xx + inverse[0, 1] * yy
     src_y = inverse[1, 0] * xx + inverse[1, 1] * yy
     # Source coordinates land on voxel centres (+- rounding) for exact cases, so floor
     # picks the right voxel; round-off cannot cross a voxel boundary.
-    i, j = np.moveaxis(voxel_of(np.stack([src_x, src_y], -1), GRID_MIN[:2], VOXEL_SIZE)
+    i, j = np.moveaxis(voxel_of(np.stack([src_x, src_y], -1), grid_min, voxel_size)
                        .astype(np.int64), -1, 0)
     inside = (i >= 0) & (i < nx) & (j >= 0) & (j < ny)
     out = np.full_like(grid, fill)
@@ -184,10 +187,13 @@ class BEVAug(BaseTransform):
             multiples of 90 resample the labels (nearest voxel) and lose the corners.
         unknown_label (int): label of the voxels a rotation brings in from outside the grid:
             255 (SparseOcc's; the losses leave them out) or, e.g., 17 to call them free.
+        occ_grid (dict, optional): the labels' voxel grid (``grid_min``, ``voxel_size``,
+            ``grid_shape``; the dataset config's ``occ_grid``); Occ3D's when None.
     """
 
     def __init__(self, flip_x_prob=0.0, flip_y_prob=0.0, rotation_range=(0.0, 0.0),
-                 unknown_label=255):
+                 unknown_label=255, occ_grid=None):
+        self.occ_grid = OccGrid.of(occ_grid)
         self.grid_fill = dict(gt_occ_sem=int(unknown_label), mask_lidar=0, mask_camera=0,
                               gt_occ_inst=0)
         self.flip_x_prob = float(flip_x_prob)
@@ -201,10 +207,10 @@ class BEVAug(BaseTransform):
         matrix = bev_matrix(params['flip_x'], params['flip_y'], params['rotation'])
         for key, fill in self.grid_fill.items():
             if key in results:
-                if results[key].shape != GRID_SHAPE:
+                if results[key].shape != self.occ_grid.grid_shape:
                     raise ValueError(f'BEVAug: {key} has shape {results[key].shape}, '
-                                     f'expected {GRID_SHAPE}')
-                results[key] = warp_grid_bev(results[key], matrix, fill)
+                                     f'expected {self.occ_grid.grid_shape}')
+                results[key] = warp_grid_bev(results[key], matrix, fill, self.occ_grid)
         if 'ray_origins' in results:
             origins = np.asarray(results['ray_origins'])
             results['ray_origins'] = (origins.astype(np.float64) @ matrix[:3, :3].T).astype(

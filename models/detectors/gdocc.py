@@ -37,15 +37,24 @@ are cached by image file (:mod:`models.utils.feature_cache`) and reused by the f
 samples, whose past frames are the earlier samples' frames; results are those of encoding
 every view.
 """
+import inspect
+
 import numpy as np
 import torch
 
 from mmdet3d.models.detectors import Base3DDetector
 from mmdet3d.registry import MODELS
 
+from core.occ3d import OCC3D_CLASS_NAMES, OccGrid, free_label_of
+
 from ..layers.depth_weighted_sampling import MultiviewImages
 from ..utils.feature_cache import ImageFeatureCache, view_keys
 from ..utils.warm_start import warm_start
+
+
+def _default_of(cfg, name):
+    """The default of argument ``name`` of the module class that ``cfg`` builds."""
+    return inspect.signature(MODELS.get(cfg['type'])).parameters[name].default
 
 
 def _stack_meta(data_samples, key, device):
@@ -59,19 +68,30 @@ def _stack_field(data_samples, key, device):
     return torch.stack([torch.as_tensor(getattr(s, key)) for s in data_samples]).to(device)
 
 
-def _with_frames(cfg, num_frames, name):
-    """``cfg`` (a module config dict) with ``num_frames`` set, unless None.
+def _same(a, b):
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def _with_data_settings(cfg, name, **settings):
+    """``cfg`` (a module config dict or None) with the data's ``settings`` set (those not
+    None), so that a config states them once.
 
     Raises:
-        ValueError: ``cfg`` sets another ``num_frames``.
+        ValueError: ``cfg`` sets one of them to another value.
     """
-    if num_frames is None:
-        return cfg
-    given = cfg.get('num_frames', num_frames)
-    if given != num_frames:
-        raise ValueError(f'{name}.num_frames={given} differs from the model\'s '
-                         f'num_frames={num_frames} (the frames of the data)')
-    return dict(cfg, num_frames=num_frames)
+    if cfg is None:
+        return None
+    cfg = dict(cfg)
+    for key, value in settings.items():
+        if value is None:
+            continue
+        if key in cfg and not _same(cfg[key], value):
+            raise ValueError(f'{name}.{key}={cfg[key]} differs from the model\'s '
+                             f'{key}={value} (the data\'s setting)')
+        cfg[key] = value
+    return cfg
 
 
 @MODELS.register_module()
@@ -99,6 +119,14 @@ class GDOcc(Base3DDetector):
             ``num_frames``), handed to the decoder and the head as their ``num_frames`` so
             a config states it once; either may then leave it out or repeat the same value.
             None: the decoder's and the head's own settings.
+        occ_grid (dict, optional): the data's voxel grid (the dataset config's ``occ_grid``:
+            ``grid_min``, ``voxel_size``, ``grid_shape``), handed on the same terms: the
+            decoder's and the head's full grid, the LSS prior's grid, and the view
+            transforms' coarse grid, the full grid coarsened ``2 ** decoder.num_stages``
+            times. None: Occ3D's.
+        class_names (sequence of str, optional): the data's label names, free last (the
+            dataset config's ``occ_class_names``): the decoder's and the head's
+            ``num_classes`` and the head's ``class_names``. None: Occ3D's.
         num_cams (int): cameras per frame.
         image_sampling (dict, optional): the pixel, visibility and level-weight conventions
             of the decoder's and the head's image sampling (keyword arguments of
@@ -125,13 +153,27 @@ class GDOcc(Base3DDetector):
     """
 
     def __init__(self, img_encoder, decoder, occ_head, lss=None, lss_level=None, implicit=None,
-                 fusion=None, stereo_level=None, num_frames=None, num_cams=6,
-                 image_sampling=None,
+                 fusion=None, stereo_level=None, num_frames=None, occ_grid=None,
+                 class_names=None, num_cams=6, image_sampling=None,
                  loss_mask_key=None, use_lss_volume=True,
                  test_feature_cache=False, feature_cache_views=None, warm_start=None,
                  data_preprocessor=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         build = lambda cfg: None if cfg is None else MODELS.build(cfg)  # noqa: E731
+        grid = OccGrid.of(occ_grid)
+        class_names = tuple(OCC3D_CLASS_NAMES if class_names is None else class_names)
+        scale = 2 ** decoder.get('num_stages', _default_of(decoder, 'num_stages'))
+        full = grid.as_dict()
+        coarse = dict(grid_min=grid.grid_min, voxel_size=grid.voxel_size * scale,
+                      grid_shape=tuple(n // scale for n in grid.grid_shape))
+        num_classes = free_label_of(class_names)
+        lss = _with_data_settings(lss, 'lss', **coarse, prior_grid_shape=grid.grid_shape,
+                                  prior_voxel_size=grid.voxel_size)
+        implicit = _with_data_settings(implicit, 'implicit', **coarse)
+        decoder = _with_data_settings(decoder, 'decoder', num_frames=num_frames, **full,
+                                      num_classes=num_classes)
+        occ_head = _with_data_settings(occ_head, 'occ_head', num_frames=num_frames, **full,
+                                       num_classes=num_classes, class_names=class_names)
         self.img_encoder = MODELS.build(img_encoder)
         self.lss = build(lss)
         self.lss_level = None if lss_level is None else int(lss_level)
@@ -139,8 +181,8 @@ class GDOcc(Base3DDetector):
         self.implicit = build(implicit)
         self.fusion = build(fusion)
         self.use_lss_volume = bool(use_lss_volume) and self.lss is not None
-        self.decoder = MODELS.build(_with_frames(decoder, num_frames, 'decoder'))
-        self.occ_head = MODELS.build(_with_frames(occ_head, num_frames, 'occ_head'))
+        self.decoder = MODELS.build(decoder)
+        self.occ_head = MODELS.build(occ_head)
         self.num_cams = int(num_cams)
         self.image_sampling = dict(image_sampling or {})
         self.loss_mask_key = loss_mask_key
@@ -250,7 +292,8 @@ class GDOcc(Base3DDetector):
 
         Returns:
             dict: ``depth`` [B*N, D, h, w] (LSS probabilities; None without LSS),
-            ``decoder`` (the decoder's output: ``coords`` int64 [B, K, 3] full-grid indices,
+            ``prior`` [B, 1, X, Y, Z] (the LSS depth mass on the prior grid; None without
+            LSS), ``decoder`` (the decoder's output: ``coords`` int64 [B, K, 3] full-grid indices,
             ``feats`` [B, K, C], ``stages``) and ``preds`` (the head's output).
         """
         imgs = batch_inputs_dict['imgs']
@@ -295,7 +338,8 @@ class GDOcc(Base3DDetector):
                 volume = self.fusion(explicit, volume)
         decoded = self.decoder(volume, images, lss_out['prior'])
         preds = self.occ_head(decoded['coords'], decoded['feats'], images)
-        return dict(depth=lss_out['depth'], decoder=decoded, preds=preds)
+        return dict(depth=lss_out['depth'], prior=lss_out['prior'], decoder=decoded,
+                    preds=preds)
 
     def _stereo_inputs(self, mlvl_feats, ego2img, img_shape):
         """LSS's ``stereo_inputs`` (current frame against frame 1), or None."""

@@ -69,3 +69,28 @@ def test_split_results_sum_to_the_same_metrics():
 def test_missing_keys_are_named():
     with pytest.raises(KeyError, match='ray_origins'):
         OccupancyMetric().process({}, [dict(pred_occ_sem=0, gt_occ_sem=0)])
+
+
+def test_class_names_and_grid_come_from_the_dataset_meta():
+    """On a 100 x 100 x 8 grid of 0.8 m with 3 classes + free, the metric scores what the
+    standalone function scores with the same grid and names."""
+    names = ('ground', 'thing', 'other', 'free')
+    grid = dict(grid_min=[-40.0, -40.0, -1.0], voxel_size=0.8, grid_shape=[100, 100, 8])
+    gt = np.full((100, 100, 8), 3, np.uint8)
+    gt[:, :, 0] = 0
+    gt[55:60, 48:52, 1:3] = 1
+    pred = gt.copy()
+    pred[55:60, 48:52, 1:3] = 2
+    sample = dict(pred_occ_sem=pred, gt_occ_sem=gt, mask_camera=np.ones_like(gt),
+                  ray_origins=np.array([[0.98, 0.0, 1.84]]))
+    metric = OccupancyMetric()
+    metric.dataset_meta = dict(classes=names, thing_classes=('thing',), occ_grid=grid)
+    metric.process({}, [sample])
+    result = metric.compute_metrics(metric.results)
+    ray = main_rayiou([pred], [gt], [sample['ray_origins']], occ_class_names=names,
+                      occ_grid=grid, verbose=False)
+    assert result['RayIoU'] == pytest.approx(ray['RayIoU'])
+    assert ray['per_class']['ground'][0] == pytest.approx(1.0)
+    assert ray['per_class']['thing'][0] == 0.0
+    with pytest.raises(ValueError, match=r'expected \(200, 200, 16\) voxels'):
+        OccupancyMetric().process({}, [sample])  # no dataset meta: Occ3D's grid

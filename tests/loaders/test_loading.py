@@ -96,6 +96,24 @@ def test_occupancy_errors_name_the_file(tmp_path):
         LoadOccupancy()(dict(occ_path=str(corrupt)))
 
 
+def test_load_occupancy_on_another_grid_with_merged_labels(tmp_path):
+    shape = (100, 100, 8)
+    semantics = np.full(shape, FREE_LABEL, np.uint8)
+    semantics[0, 0, :3] = (3, 4, 16)  # bus, car, vegetation
+    path = _write_labels(tmp_path / 'labels.npz', shape, semantics=semantics)
+    merged = [0, 1, 2, 3, 3, 3, 2, 4, 5, 3, 3, 6, 6, 6, 6, 7, 8, 9]
+    out = LoadOccupancy(num_classes=10, grid_shape=shape, label_map=merged)(
+        dict(occ_path=path))
+    assert out['gt_occ_sem'].shape == shape and out['gt_occ_sem'].dtype == np.uint8
+    assert out['gt_occ_sem'][0, 0, :4].tolist() == [3, 3, 8, 9]
+    assert (out['gt_occ_sem'] == 9).sum() == np.prod(shape) - 3
+    with pytest.raises(DataFileError, match=r'semantics has shape \(100, 100, 8\), expected '
+                                            r'\(200, 200, 16\)'):
+        LoadOccupancy()(dict(occ_path=path))
+    with pytest.raises(ValueError, match='label_map must be a list of labels in'):
+        LoadOccupancy(num_classes=9, grid_shape=shape, label_map=merged)
+
+
 # ----------------------------------------------------------------------------- JPEG
 def _jpeg_bytes(bgr):
     ok, data = cv2.imencode('.jpg', bgr, [cv2.IMWRITE_JPEG_QUALITY, 100])

@@ -110,3 +110,24 @@ def test_one_training_step_and_inference_under_bfloat16_autocast():
         data = model.data_preprocessor(_packed_batch(cfg, seed=1), False)
         results = model(**data, mode='predict')
     assert results[0].pred_occ_sem.shape == (200, 200, 16)
+
+
+def test_the_model_takes_grid_and_classes_from_the_data():
+    """The data's grid reaches every module (the view transforms on the coarse grid) and
+    its class list the decoder and the head; a module stating another value is refused."""
+    cfg = Config.fromfile(os.path.join(ROOT, 'configs', 'toy_gdocc_coarse_merged.py'))
+    init_default_scope('mmdet3d')
+    model = MODELS.build(cfg.model)
+    assert model.decoder.grid_shape == model.occ_head.grid_shape == (100, 100, 8)
+    assert model.decoder.voxel_size == model.occ_head.voxel_size == 0.8
+    assert model.lss.grid_shape == model.implicit.grid_shape == (25, 25, 2)
+    assert model.lss.voxel_size == model.implicit.voxel_size == (3.2, 3.2, 3.2)
+    assert model.lss.prior_grid_shape == (100, 100, 8)
+    assert model.decoder.num_classes == model.occ_head.num_classes == 9
+    assert model.decoder.classifiers[0].out_features == 10
+    paper = Config.fromfile(os.path.join(ROOT, 'configs', 'r50_nuimg_704x256_8f.py')).model
+    assert paper.occ_grid == dict(grid_min=[-40.0, -40.0, -1.0], voxel_size=0.4,
+                                  grid_shape=[200, 200, 16])
+    cfg.model.decoder.grid_shape = (200, 200, 16)
+    with pytest.raises(ValueError, match=r'decoder.grid_shape=\(200, 200, 16\) differs'):
+        MODELS.build(cfg.model)

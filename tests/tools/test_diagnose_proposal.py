@@ -6,7 +6,7 @@ import pytest
 
 from tools import diagnose_proposal
 from tools.diagnose_proposal import (GROUND_CLASSES, above_ground, class_counts, diagnostic_targets,
-                                     oracle_on_kept)
+                                     distance_bands, oracle_on_kept)
 
 
 def test_ground_classes_are_the_flat_classes_by_name():
@@ -38,6 +38,22 @@ def test_class_counts_split_kept_voxels_by_ground_truth_class():
     expected[3, 15] = 1                 # kept occupied non-target
     expected[3, 17] = 1                 # kept free voxel
     np.testing.assert_array_equal(counts, expected)
+
+
+def test_distance_bands_split_targets_by_horizontal_distance():
+    targets = np.zeros((200, 200, 16), dtype=bool)
+    targets[100, 100, 0] = targets[100, 100, 9] = True   # 0.28 m from the ego
+    targets[125, 100, 3] = True                           # 10.2 m
+    targets[199, 199, 2] = True                           # 56 m
+    kept = np.zeros_like(targets)
+    kept[100, 100, 0] = kept[199, 199, 2] = True
+    prior = np.zeros(targets.shape)
+    prior[100, 100, 0], prior[100, 100, 9], prior[199, 199, 2] = 8.0, 2.0, 0.5
+    bands = distance_bands(targets, kept, prior, (-40.0, -40.0, -1.0), 0.4)
+    assert [(b['targets'], b['kept']) for b in bands] == [(2, 1), (1, 0), (0, 0), (0, 0),
+                                                          (1, 1)]
+    assert bands[0]['prior_kept'].tolist() == [8.0] and bands[0]['prior_dropped'].tolist() == [2.0]
+    assert bands[4]['prior_kept'].tolist() == [0.5]
 
 
 def test_above_ground_is_above_the_highest_ground_voxel_of_the_column():

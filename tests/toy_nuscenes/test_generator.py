@@ -468,6 +468,7 @@ def test_sky_is_above_the_horizon(nusc):
     ['--scenes', '0'], ['--frames-per-scene', '0'], ['--sweeps', '-1'],
     ['--image-size', '10', '10'],
     ['--scenes', '2', '--val-scenes', '2'], ['--seed', '-3'], ['--image-size', '100'],
+    ['--occ-shape', '100', '100', '0'], ['--occ-voxel-size', '0'],
 ])
 def test_bad_arguments(tmp_path, capsys, args):
     with pytest.raises(SystemExit) as exc:

@@ -10,9 +10,11 @@ import viz_prediction
 from core.occ3d import FREE_LABEL, GRID_SHAPE
 from visualization import page
 from visualization.headless_chromium import HeadlessChromium, find_chromium
-from visualization.style import PALETTE
+from visualization.style import OCC3D_STYLE
 
 from .test_page import fake_info
+
+PALETTE = OCC3D_STYLE.palette
 
 VIEWPORT = (1400, 1000)
 RENDERS = 'Number(document.documentElement.dataset.renders || 0)'

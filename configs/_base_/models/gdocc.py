@@ -21,8 +21,10 @@
 #   cached and reused (test_feature_cache), same results as encoding every frame; the cache
 #   holds the views of the largest batch seen, enough for consecutive keyframes.
 #
-# The data's part (frames, class names and frequencies, image normalisation) comes from the
-# dataset base through the complete configs (see r50_nuimg_704x256_8f.py).
+# The data's part (frames, grid, class names and frequencies, image normalisation) comes from
+# the dataset base through the complete configs (see r50_nuimg_704x256_8f.py): GDOcc hands
+# the grid to the decoder and head (full grid), to LSS's prior (full grid) and to the view
+# transforms (the coarse grid, 2 ** num_stages coarser).
 pretrained = 'pretrain/cascade_mask_rcnn_r50_fpn_coco-20e_20e_nuim_20201009_124951-40963960.pth'
 
 model = dict(
@@ -38,8 +40,7 @@ model = dict(
                       norm_eval=True, style='pytorch', with_cp=True, init_cfg=None),
         neck=dict(type='mmdet.FPN', in_channels=[256, 512, 1024, 2048], out_channels=256,
                   num_outs=4)),
-    lss=dict(type='LSSViewTransform', prior_grid_shape=(200, 200, 16), prior_voxel_size=0.4,
-             prior_upsample=4),
+    lss=dict(type='LSSViewTransform', prior_upsample=4),
     implicit=dict(type='ImplicitViewTransform'),
     fusion=dict(type='GatedVolumeFusion'),
     decoder=dict(type='SparseVoxelDecoder', loss_ce=dict(type='CountCrossEntropyLoss')),
