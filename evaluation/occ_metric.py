@@ -85,9 +85,9 @@ class OccupancyMetric(BaseMetric):
         """OccGrid: the voxel grid of the labels."""
         return self._occ_grid or OccGrid.of(self._meta('occ_grid'))
 
-    def _new_miou(self):
-        return Metric_mIoU(len(self.class_names), use_lidar_mask=self.use_lidar_mask,
-                           use_image_mask=self.use_image_mask, class_names=self.class_names)
+    def _new_miou(self, class_names):
+        return Metric_mIoU(len(class_names), use_lidar_mask=self.use_lidar_mask,
+                           use_image_mask=self.use_image_mask, class_names=class_names)
 
     def process(self, data_batch, data_samples):
         class_names, occ_grid = self.class_names, self.occ_grid
@@ -101,8 +101,8 @@ class OccupancyMetric(BaseMetric):
                 inst_pred, inst_gt = _numpy(sample['pred_occ_inst']), _numpy(sample['gt_occ_inst'])
             pred_rays, gt_rays = cast_pred_and_gt(pred, gt, _numpy(sample['ray_origins']),
                                                   inst_pred, inst_gt, occ_grid=occ_grid,
-                                                  free_label=len(class_names) - 1)
-            miou = self._new_miou()
+                                                  free_label=free_label_of(class_names))
+            miou = self._new_miou(class_names)
             miou.add_batch(pred, gt, sample.get('mask_lidar'), sample.get('mask_camera'))
             result = dict(ray_counts=rayiou_counts(pred_rays, gt_rays, len(class_names)),
                           confusion=miou.hist)
@@ -114,7 +114,7 @@ class OccupancyMetric(BaseMetric):
 
     def compute_metrics(self, results):
         ray = rayiou_from_counts(sum(r['ray_counts'] for r in results), self.class_names)
-        miou = self._new_miou()
+        miou = self._new_miou(self.class_names)
         miou.hist = sum(r['confusion'] for r in results)
         miou.cnt = len(results)
         metrics = {key: ray[key] for key in ['RayIoU'] + [f'RayIoU@{t:g}' for t in THRESHOLDS]}

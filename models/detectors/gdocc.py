@@ -213,25 +213,12 @@ class GDOcc(Base3DDetector):
         if self.lss is None and (self.decoder.use_prior or self.decoder.use_depth_weight):
             raise ValueError('GDOcc: decoder use_prior / use_depth_weight need the LSS '
                              'prior and depth (lss)')
-        if self.decoder.use_prior and \
-                tuple(self.lss.prior_grid_shape) != tuple(self.decoder.grid_shape):
-            raise ValueError(f'GDOcc: the decoder\'s prior must be on its full grid '
-                             f'{tuple(self.decoder.grid_shape)}, LSS gives '
-                             f'{tuple(self.lss.prior_grid_shape)}')
         for name, sampler in (('head', self.occ_head), ('implicit branch', self.implicit)):
             if sampler is not None and sampler.num_groups != self.decoder.num_groups:
                 raise ValueError(f'GDOcc: the {name} and the decoder sample the same image '
                                  f'layout: their num_groups must be equal')
         if (self.stereo_level is not None) != (getattr(self.lss, 'stereo', None) is not None):
             raise ValueError('GDOcc: stereo_level and lss.stereo go together')
-        # The decoder's coarse grid must be the view transforms' grid, or the volume
-        # handed over would be reinterpreted at the wrong resolution.
-        for name, branch in (('LSS', self.lss), ('implicit', self.implicit)):
-            if branch is not None and \
-                    tuple(branch.grid_shape) != tuple(self.decoder.coarse_shape):
-                raise ValueError(f'GDOcc: {name} grid {tuple(branch.grid_shape)} and the '
-                                 f'decoder\'s coarse grid {self.decoder.coarse_shape} must be '
-                                 f'equal')
 
     def train(self, mode=True):
         # Cached features belong to the weights they were computed with: every switch
