@@ -203,8 +203,6 @@ def diagnose(cfg, weights, num_samples, dilation=2, progress=True):
         is_kept = np.zeros(gt.shape, dtype=bool)
         is_kept[tuple(kept.T)] = True
         prior = None if out['prior'] is None else out['prior'][0, 0].numpy()
-        if prior is not None and prior.shape != gt.shape:
-            prior = None  # the prior lives on another grid than the labels
         new = distance_bands(targets, is_kept, prior, model.decoder.grid_min,
                              model.decoder.voxel_size)
         bands = new if bands is None else [
