@@ -17,6 +17,13 @@ samples of the config's test split it prints
   with this proposal, so a low oracle points at the proposal and a gap at the head; and
   the RayIoU of the targets themselves (their ground-truth labels alone), the best a
   proposal that learnt its targets perfectly could allow;
+- the head's two decisions apart: the RayIoU of the model's occupied voxels with their
+  ground-truth labels (perfect classes, the model's free / occupied decision) and of the
+  head's best class on every kept voxel that the ground truth holds occupied (the head's
+  classes, a perfect free / occupied decision);
+- per class, the query most confident in that class (its mean class probability) and the
+  median mask probability of that query on the class's kept voxels: a query whose mask
+  has collapsed (near 0 on its own voxels) can never label them, whatever its class says;
 - per ground-truth class: its targets at the full grid, how many the proposal kept and
   how many of those the head labelled right, and what the rest of the kept voxels are
   (free space, occupied voxels that are no target);
@@ -109,6 +116,46 @@ def oracle_on_kept(coords, gt, free_label):
     return pred
 
 
+def split_decisions(kept, gt, pred, best_class, free_label):
+    """The head's free / occupied decision and its classes, each with the other made perfect.
+
+    Args:
+        kept (ndarray): int64 [K, 3], the kept full-grid voxels.
+        gt, pred (ndarray): uint8 [X, Y, Z], ground-truth and predicted labels.
+        best_class (ndarray): int [K], the head's best class of each kept voxel, free or not.
+        free_label (int): the free class.
+
+    Returns:
+        tuple of ndarray: uint8 [X, Y, Z] ``right_classes`` (the prediction, its occupied
+        voxels relabelled with their ground truth where that is occupied) and
+        ``right_occupancy`` (``best_class`` on the kept voxels the ground truth holds
+        occupied, free elsewhere).
+    """
+    right_classes = np.where((pred != free_label) & (gt != free_label), gt, pred)
+    right_occupancy = np.full(gt.shape, free_label, dtype=np.uint8)
+    index = tuple(kept.T)
+    right_occupancy[index] = np.where(gt[index] != free_label, best_class, free_label)
+    return right_classes.astype(np.uint8), right_occupancy
+
+
+def query_masks(class_prob, mask_prob, kept_labels, num_classes):
+    """Per class, the query most confident in it and its mask on the class's kept voxels.
+
+    Args:
+        class_prob (ndarray): float [N, C] the head's last class probabilities.
+        mask_prob (ndarray): float [N, K] its last mask probabilities on the kept voxels.
+        kept_labels (ndarray): int [K] ground-truth labels of the kept voxels.
+        num_classes (int): C.
+
+    Returns:
+        list of (float, ndarray): per class, the best query's class probability and its
+        mask probabilities float [n_c] on the n_c kept voxels of that class.
+    """
+    best = class_prob.argmax(0)
+    return [(float(class_prob[best[c], c]), mask_prob[best[c], kept_labels == c])
+            for c in range(num_classes)]
+
+
 def class_counts(kept, targets, gt, pred, free_label):
     """Where the kept voxels go, per ground-truth class.
 
@@ -158,6 +205,17 @@ def distance_bands(targets, kept_mask, prior, grid_min, voxel_size):
     return bands
 
 
+def best_class_of_kept(head, preds, coords):
+    """int [K]: the head's label of each kept voxel of the first sample with no free
+    threshold (its best class, however weak the score)."""
+    threshold, head.free_threshold = head.free_threshold, float('-inf')
+    try:
+        sem = head.predict(preds, coords)[0]['pred_occ_sem']
+    finally:
+        head.free_threshold = threshold
+    return sem[tuple(coords[0].T)].numpy()
+
+
 def diagnose(cfg, weights, num_samples, dilation=2, progress=True):
     """Runs the model on ``num_samples`` samples of ``cfg.test_dataloader`` (evenly spaced).
 
@@ -165,8 +223,11 @@ def diagnose(cfg, weights, num_samples, dilation=2, progress=True):
         dict: ``stages`` (list per stage of int64 [3, Z_s]: targets, candidates, kept,
         summed over the samples), ``classes`` (int64 [4, C + 1] of :func:`class_counts`,
         summed), ``above_ground`` (int64 [2]: above-ground targets, of them kept at the full
-        grid), ``bands`` (:func:`distance_bands`, concatenated over the samples), ``RayIoU``,
-        ``oracle_RayIoU`` and ``targets_RayIoU`` (fractions).
+        grid), ``bands`` (:func:`distance_bands`, concatenated over the samples),
+        ``queries`` (:func:`query_masks`, class probabilities averaged and masks concatenated
+        over the samples), ``RayIoU``, ``oracle_RayIoU``, ``targets_RayIoU``,
+        ``right_classes_RayIoU`` and ``right_occupancy_RayIoU`` (:func:`split_decisions`;
+        fractions).
     """
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
@@ -185,6 +246,7 @@ def diagnose(cfg, weights, num_samples, dilation=2, progress=True):
     free_label = model.occ_head.free_label
     totals, classes, above, bands = None, 0, np.zeros(2, dtype=np.int64), None
     preds, oracles, ceilings, gts, origins = [], [], [], [], []
+    splits, queries = ([], []), None
     indices = np.linspace(0, len(dataset) - 1, min(num_samples, len(dataset))).round()
     for index in tqdm(indices.astype(int), desc='samples', disable=not progress):
         with torch.no_grad():
@@ -192,6 +254,7 @@ def diagnose(cfg, weights, num_samples, dilation=2, progress=True):
             out = model.extract_feat(data['inputs'], data['data_samples'])
             coords = out['decoder']['coords']
             pred = model.occ_head.predict(out['preds'], coords)[0]
+            best_class = best_class_of_kept(model.occ_head, out['preds'], coords)
         sample = data['data_samples'][0]
         gt = np.asarray(sample.gt_occ_sem)
         targets = diagnostic_targets(gt, sample.mask_camera, free_label, dilation)
@@ -213,10 +276,23 @@ def diagnose(cfg, weights, num_samples, dilation=2, progress=True):
         raised = targets & above_ground(gt)
         above += (int(raised.sum()), int(raised[tuple(kept.T)].sum()))
         oracles.append(oracle_on_kept(kept, gt, free_label))
+        right_classes, right_occupancy = split_decisions(kept, gt, preds[-1], best_class,
+                                                         free_label)
+        splits[0].append(right_classes)
+        splits[1].append(right_occupancy)
+        per_query = query_masks(out['preds']['cls_logits'][-1][0].float().sigmoid().numpy(),
+                                out['preds']['mask_logits'][-1][0].float().sigmoid().numpy(),
+                                gt[tuple(kept.T)], free_label)
+        queries = per_query if queries is None else [
+            (a[0] + b[0], np.concatenate([a[1], b[1]])) for a, b in zip(queries, per_query)]
         ceilings.append(np.where(targets, gt, free_label).astype(np.uint8))
         gts.append(gt)
         origins.append(np.asarray(sample.ray_origins))
+    rayiou = lambda grids: main_rayiou(grids, gts, origins, verbose=False)['RayIoU']  # noqa: E731
     return dict(stages=totals, classes=classes, above_ground=above, bands=bands,
+                queries=[(prob / len(indices), masks) for prob, masks in queries],
+                right_classes_RayIoU=rayiou(splits[0]),
+                right_occupancy_RayIoU=rayiou(splits[1]),
                 RayIoU=main_rayiou(preds, gts, origins, verbose=False)['RayIoU'],
                 oracle_RayIoU=main_rayiou(oracles, gts, origins, verbose=False)['RayIoU'],
                 targets_RayIoU=main_rayiou(ceilings, gts, origins, verbose=False)['RayIoU'])
@@ -245,6 +321,14 @@ def report(result):
         lines.append(f'  {low:4.0f}-{high:<4.0f} m {band["targets"]:7d} {band["kept"]:7d} '
                      f'({band["kept"] / max(band["targets"], 1):5.1%}) '
                      f'{median(band["prior_kept"])} {median(band["prior_dropped"])}')
+    lines.append('per class: mean class probability of its most confident query / median '
+                 'mask probability of that query on the kept voxels of the class (voxels)')
+    for name, (prob, masks) in zip(OCC3D_CLASS_NAMES, result['queries']):
+        if len(masks):
+            lines.append(f'  {name:>20s} {prob:6.3f} {np.median(masks):8.4f} ({len(masks)})')
+    lines.append(f"the head's classes with a perfect free / occupied decision "
+                 f"{result['right_occupancy_RayIoU']:.4f}   its free / occupied decision with "
+                 f"perfect classes {result['right_classes_RayIoU']:.4f}")
     lines.append(f"RayIoU {result['RayIoU']:.4f}   oracle labels on the kept voxels "
                  f"{result['oracle_RayIoU']:.4f}   on the targets {result['targets_RayIoU']:.4f}")
     return '\n'.join(lines)

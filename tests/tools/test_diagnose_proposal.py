@@ -6,7 +6,7 @@ import pytest
 
 from tools import diagnose_proposal
 from tools.diagnose_proposal import (GROUND_CLASSES, above_ground, class_counts, diagnostic_targets,
-                                     distance_bands, oracle_on_kept)
+                                     distance_bands, oracle_on_kept, query_masks, split_decisions)
 
 
 def test_ground_classes_are_the_flat_classes_by_name():
@@ -20,6 +20,30 @@ def test_oracle_on_kept_keeps_the_labels_of_kept_voxels_only():
     expected = np.full_like(gt, 17)
     expected[0, 0, 0], expected[1, 1, 1] = 11, 4
     np.testing.assert_array_equal(pred, expected)
+
+
+def test_split_decisions_make_one_decision_perfect_each():
+    gt = np.full((3, 1, 2), 17, dtype=np.uint8)
+    gt[0, 0, 0], gt[1, 0, 0], gt[2, 0, 1] = 11, 4, 15
+    pred = np.full_like(gt, 17)
+    pred[0, 0, 0], pred[2, 0, 0] = 13, 16     # road called sidewalk; a free voxel called veg
+    kept = np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0]])
+    best = np.array([13, 10, 16])              # the car's voxel: truck, below the threshold
+    right_classes, right_occupancy = split_decisions(kept, gt, pred, best, 17)
+    expected = pred.copy()
+    expected[0, 0, 0] = 11                     # relabelled; the car stays free, veg stays
+    np.testing.assert_array_equal(right_classes, expected)
+    expected = np.full_like(gt, 17)
+    expected[0, 0, 0], expected[1, 0, 0] = 13, 10   # the head's classes where gt occupied
+    np.testing.assert_array_equal(right_occupancy, expected)
+
+
+def test_query_masks_follow_the_most_confident_query_of_each_class():
+    class_prob = np.array([[0.9, 0.1], [0.2, 0.6], [0.1, 0.7]])
+    mask_prob = np.array([[0.8, 0.7, 0.1], [0.0, 0.3, 0.9], [0.0, 0.0, 0.0]])
+    result = query_masks(class_prob, mask_prob, np.array([0, 0, 1]), 2)
+    assert result[0][0] == 0.9 and result[0][1].tolist() == [0.8, 0.7]
+    assert result[1][0] == 0.7 and result[1][1].tolist() == [0.0]   # query 2: collapsed
 
 
 def test_class_counts_split_kept_voxels_by_ground_truth_class():
@@ -102,8 +126,13 @@ def test_counts_are_consistent_with_the_ground_truth(small_gdocc_config, gdocc_w
     assert result['above_ground'][0] == above and result['above_ground'][1] <= above
     assert 0 <= result['RayIoU'] <= 1 and 0 < result['oracle_RayIoU'] <= 1
     assert 0 < result['targets_RayIoU'] <= 1
+    assert 0 <= result['right_classes_RayIoU'] <= 1 and 0 <= result['right_occupancy_RayIoU'] <= 1
+    kept_per_class = sum(len(masks) for _, masks in result['queries'])
+    assert kept_per_class == int((result['classes'][1].sum() + result['classes'][3].sum()
+                                  - result['classes'][3, 17]))
     out = capsys.readouterr().out
     assert 'on the targets' in out and 'above-ground targets kept' in out
+    assert 'perfect free / occupied decision' in out
 
 
 @pytest.mark.toy_world
