@@ -40,30 +40,29 @@ if ! $PY environment/check_requirements.py --constraints $CONSTRAINTS requiremen
   $PIP install -q $PIN --no-deps -r requirements/mmdet3d.txt
 fi
 
-# TurboJPEG decodes JPEGs several times faster than OpenCV; the loaders fall back with a
-# warning where the system library is missing, so failing to install it is not fatal.
-if ! ldconfig -p 2>/dev/null | grep -q libturbojpeg; then
-  if command -v apt-get >/dev/null 2>&1; then
-    SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo "sudo -n")
-    echo "[setup] installing libturbojpeg0 (system package)"
-    ($SUDO apt-get install -y -qq libturbojpeg0 >/dev/null 2>&1 || \
-      ($SUDO apt-get update -qq >/dev/null 2>&1 && $SUDO apt-get install -y -qq libturbojpeg0 >/dev/null 2>&1)) \
-      || echo "[setup] warning: could not install libturbojpeg0; JPEG decoding falls back to OpenCV"
-  else
-    echo "[setup] warning: libturbojpeg not found and no apt-get; JPEG decoding falls back to OpenCV"
+# Optional system packages: install_system_package PACKAGE WITHOUT_IT (what happens without it).
+# Failing to install one is never fatal.
+install_system_package() {
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "[setup] warning: $1 not found and no apt-get; $2"
+    return
   fi
+  local sudo
+  sudo=$([ "$(id -u)" = 0 ] && echo "" || echo "sudo -n")
+  echo "[setup] installing $1 (system package)"
+  ($sudo apt-get install -y -qq "$1" >/dev/null 2>&1 || \
+    ($sudo apt-get update -qq >/dev/null 2>&1 && $sudo apt-get install -y -qq "$1" >/dev/null 2>&1)) \
+    || echo "[setup] warning: could not install $1; $2"
+}
+
+# TurboJPEG decodes JPEGs several times faster than OpenCV; the loaders fall back with a
+# warning where the system library is missing.
+if ! ldconfig -p 2>/dev/null | grep -q libturbojpeg; then
+  install_system_package libturbojpeg0 "JPEG decoding falls back to OpenCV"
 fi
 
 # viz_prediction.py --html pages are tested in headless Chromium (Debian's package); the
 # page tests are skipped without it, and fail under CI=true.
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1; then
-    SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo "sudo -n")
-    echo "[setup] installing chromium (system package, for the page tests)"
-    ($SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || \
-      ($SUDO apt-get update -qq >/dev/null 2>&1 && $SUDO apt-get install -y -qq chromium >/dev/null 2>&1)) \
-      || echo "[setup] warning: could not install chromium; the page tests will be skipped"
-  else
-    echo "[setup] warning: chromium not found and no apt-get; the page tests will be skipped"
-  fi
+  install_system_package chromium "the page tests will be skipped"
 fi

@@ -6,31 +6,24 @@ import os
 import pickle
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
 from evaluation.prediction_folder import evaluate
+from tests.subprocesses import ROOT, launcher, script_env
 
 pytestmark = pytest.mark.toy_world
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METRIC_KEYS = ('RayIoU', 'RayIoU@1', 'RayIoU@2', 'RayIoU@4', 'mIoU')
 
 
 def _val(config, weights, work_dir, *extra, nproc=1, returncode=0, cwd=ROOT):
-    launcher = [sys.executable]
-    if nproc > 1:
-        launcher += ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',
-                     str(nproc)]
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=os.pathsep.join(
-        [ROOT, os.path.join(ROOT, 'tests', 'fixtures'), os.environ.get('PYTHONPATH', '')]))
-    result = subprocess.run([*launcher, os.path.join(ROOT, 'val.py'), '--config', config,
+    result = subprocess.run([*launcher(nproc), os.path.join(ROOT, 'val.py'), '--config', config,
                              '--weights', str(weights), '--work-dir', str(work_dir),
                              '--no-progress', *extra],
-                            cwd=cwd, env=env, capture_output=True, text=True, timeout=400)
+                            cwd=cwd, env=script_env(), capture_output=True, text=True, timeout=400)
     assert result.returncode == returncode, result.stderr[-4000:]
     return result
 

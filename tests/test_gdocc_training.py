@@ -5,19 +5,14 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 import torch
 
+from tests.subprocesses import ROOT, launcher, script_env
+
 pytestmark = pytest.mark.toy_world
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _env():
-    return dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=os.pathsep.join(
-        [ROOT, os.path.join(ROOT, 'tests', 'fixtures'), os.environ.get('PYTHONPATH', '')]))
 
 
 def _probed(config, probe_dir, signal_at_iter=None):
@@ -33,12 +28,8 @@ def _probed(config, probe_dir, signal_at_iter=None):
 
 
 def _train(config, work_dir, *extra, nproc=1):
-    launcher = [sys.executable]
-    if nproc > 1:
-        launcher += ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',
-                     str(nproc)]
-    return subprocess.run([*launcher, os.path.join(ROOT, 'train.py'), '--config', config,
-                           '--work-dir', str(work_dir), *extra], cwd=ROOT, env=_env(),
+    return subprocess.run([*launcher(nproc), os.path.join(ROOT, 'train.py'), '--config', config,
+                           '--work-dir', str(work_dir), *extra], cwd=ROOT, env=script_env(),
                           capture_output=True, text=True, timeout=400)
 
 

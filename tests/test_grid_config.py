@@ -9,11 +9,11 @@ import sys
 import numpy as np
 import pytest
 
+from tests.subprocesses import ROOT, script_env
 from tools import create_data
 
 pytestmark = pytest.mark.toy_world
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, 'configs', 'toy_gdocc_coarse_merged.py')
 MERGED = ['others', 'barrier', 'two_wheeler', 'vehicle', 'pedestrian', 'traffic_cone',
           'ground', 'manmade', 'vegetation']
@@ -34,11 +34,6 @@ val_evaluator = dict(out_file={metrics!r})
 default_hooks = dict(logger=dict(interval=1))
 train_cfg = dict(max_epochs=1, val_interval=1)
 """
-
-
-def _env():
-    return dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=os.pathsep.join(
-        [ROOT, os.environ.get('PYTHONPATH', '')]))
 
 
 @pytest.fixture(scope='module')
@@ -66,7 +61,7 @@ def trained(coarse_root, tmp_path_factory):
                                    metrics=str(tmp / 'metrics.json')))
     result = subprocess.run([sys.executable, os.path.join(ROOT, 'train.py'), '--config',
                              str(config), '--work-dir', str(tmp / 'work')], cwd=ROOT,
-                            env=_env(), capture_output=True, text=True, timeout=600)
+                            env=script_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     return tmp, config
 

@@ -9,7 +9,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 import warnings
 
@@ -19,8 +18,8 @@ from mmengine.config import Config
 
 from engine.config import (amp_fallback, apply_total_batch_size, check_checkpoint,
                            check_config_keys, configure_training)
+from tests.subprocesses import ROOT, launcher, script_env
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = """
 custom_imports = dict(imports=['models', 'loaders', 'evaluation', 'tiny_occ', 'train_probe'],
                       allow_failed_imports=False)
@@ -39,21 +38,12 @@ randomness = dict(seed=0)
 ITERS_PER_EPOCH = 4
 
 
-def _env():
-    return dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=os.pathsep.join(
-        [ROOT, os.path.join(ROOT, 'tests', 'fixtures'), os.environ.get('PYTHONPATH', '')]))
-
-
 def _command(script, *args, nproc=1):
-    launcher = [sys.executable]
-    if nproc > 1:
-        launcher += ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',
-                     str(nproc)]
-    return [*launcher, os.path.join(ROOT, script), *map(str, args)]
+    return [*launcher(nproc), os.path.join(ROOT, script), *map(str, args)]
 
 
 def _run(script, *args, nproc=1):
-    return subprocess.run(_command(script, *args, nproc=nproc), cwd=ROOT, env=_env(),
+    return subprocess.run(_command(script, *args, nproc=nproc), cwd=ROOT, env=script_env(),
                           capture_output=True, text=True, timeout=300)
 
 
@@ -168,7 +158,7 @@ def test_sigkill_of_two_process_training_then_resume_gives_the_same_weights(conf
     command = _command('train.py', '--config', cut, '--work-dir', tmp_path / 'work_cut',
                        nproc=2)
     with open(tmp_path / 'killed.log', 'w') as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env=_env(), stdout=out, stderr=out,
+        proc = subprocess.Popen(command, cwd=ROOT, env=script_env(), stdout=out, stderr=out,
                                 start_new_session=True)
         ready_at = []
 
@@ -194,7 +184,7 @@ def test_sigkill_while_writing_a_checkpoint_leaves_the_previous_one(config, unin
                           f"dict(type='CheckpointFaultHook', fault='stall', at_save=2, "
                           f"marker={str(marker)!r})")
     proc = subprocess.Popen(_command('train.py', '--config', stalled, '--work-dir', work),
-                            cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
+                            cwd=ROOT, env=script_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     assert _kill_when(proc, marker.exists) == -signal.SIGKILL
     # Killed half-way through epoch_2's temporary file: epoch_1 and the pointer are intact.

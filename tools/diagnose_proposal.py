@@ -156,11 +156,11 @@ def query_masks(class_prob, mask_prob, kept_labels, num_classes):
             for c in range(num_classes)]
 
 
-def class_counts(kept, targets, gt, pred, free_label):
+def class_counts(is_kept, targets, gt, pred, free_label):
     """Where the kept voxels go, per ground-truth class.
 
     Args:
-        kept (ndarray): int64 [K, 3], the kept full-grid voxels.
+        is_kept (ndarray): bool [X, Y, Z], the kept full-grid voxels.
         targets (ndarray): bool [X, Y, Z], the targets (:func:`diagnostic_targets`).
         gt, pred (ndarray): uint8 [X, Y, Z], ground-truth and predicted labels.
         free_label (int): the free class; labels are 0..free_label.
@@ -169,9 +169,6 @@ def class_counts(kept, targets, gt, pred, free_label):
         ndarray: int64 [4, free_label + 1], rows (targets, kept targets, kept targets
         labelled right, kept voxels that are no target), columns the ground-truth class.
     """
-    is_kept = np.zeros(gt.shape, dtype=bool)
-    is_kept[tuple(kept.T)] = True
-
     def count(mask):
         return np.bincount(gt[mask], minlength=free_label + 1)
 
@@ -261,10 +258,10 @@ def diagnose(cfg, weights, num_samples, dilation=2, progress=True):
         stats = stage_recall(out['decoder']['stages'], model.decoder.coarse_shape, targets)
         totals = stats if totals is None else [t + s for t, s in zip(totals, stats)]
         kept = coords[0].numpy()
-        preds.append(pred['pred_occ_sem'].numpy())
-        classes = classes + class_counts(kept, targets, gt, preds[-1], free_label)
         is_kept = np.zeros(gt.shape, dtype=bool)
         is_kept[tuple(kept.T)] = True
+        preds.append(pred['pred_occ_sem'].numpy())
+        classes = classes + class_counts(is_kept, targets, gt, preds[-1], free_label)
         prior = None if out['prior'] is None else out['prior'][0, 0].numpy()
         new = distance_bands(targets, is_kept, prior, model.decoder.grid_min,
                              model.decoder.voxel_size)
@@ -274,7 +271,7 @@ def diagnose(cfg, weights, num_samples, dilation=2, progress=True):
                  prior_dropped=np.concatenate([a['prior_dropped'], b['prior_dropped']]))
             for a, b in zip(bands, new)]
         raised = targets & above_ground(gt)
-        above += (int(raised.sum()), int(raised[tuple(kept.T)].sum()))
+        above += (int(raised.sum()), int((raised & is_kept).sum()))
         oracles.append(oracle_on_kept(kept, gt, free_label))
         right_classes, right_occupancy = split_decisions(kept, gt, preds[-1], best_class,
                                                          free_label)

@@ -54,8 +54,9 @@ def test_class_counts_split_kept_voxels_by_ground_truth_class():
     targets = np.isin(gt, (11, 4))
     pred = np.full_like(gt, 17)
     pred[0, 0, 0], pred[1, 1, 1] = 11, 15
-    kept = np.array([[0, 0, 0], [1, 1, 1], [2, 2, 1], [2, 0, 0]])
-    counts = class_counts(kept, targets, gt, pred, 17)
+    is_kept = np.zeros(gt.shape, dtype=bool)
+    is_kept[0, 0, 0] = is_kept[1, 1, 1] = is_kept[2, 2, 1] = is_kept[2, 0, 0] = True
+    counts = class_counts(is_kept, targets, gt, pred, 17)
     expected = np.zeros((4, 18), dtype=np.int64)
     expected[:, 11] = (2, 1, 1, 0)      # one of two kept, labelled right
     expected[:, 4] = (1, 1, 0, 0)       # kept, labelled manmade
