@@ -132,12 +132,21 @@ def destroy_process_group():
     down, if at all, during interpreter finalization, in whatever order modules and C++
     objects went away; a 2-process val.py then aborted now and then at exit ("terminate
     called without an active exception"), failing the torchrun job.
+
+    The collection must not be what destroys the group: the DDP reducer it frees drops its
+    reference with the GIL held, and gloo's destructor then joins its worker threads while a
+    worker may need the GIL (to free a finished work's Python-owned tensors, or to run a
+    future's Python callback): a deadlock, seen as a 2-process val.py whose rank 0 never exited
+    after writing its results. torch releases the GIL when the last *Python* reference to a
+    process group goes, so the group is held here until the collection is done.
     """
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        group = dist.group.WORLD
         dist.destroy_process_group()
         gc.collect()
+        del group
 
 
 def default_work_dir(config_path):

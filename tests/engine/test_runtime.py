@@ -1,12 +1,15 @@
 """Entry-point plumbing: leaving the process group at exit, with gloo's threads joined."""
 import gc
 import glob
+import subprocess
+import textwrap
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from engine.runtime import destroy_process_group
+from tests.subprocesses import launcher, script_env
 
 GLOO_THREADS = ('gloo_tcp_loop', 'pt_gloo_runloop')
 
@@ -51,3 +54,45 @@ def test_destroy_process_group_frees_the_group_and_is_idempotent(tmp_path):
     assert not dist.is_initialized()
     assert not _gloo_threads()  # joined now, not during interpreter shutdown
     destroy_process_group()   # a no-op (it also runs at exit)
+
+
+# A gloo worker that needs the GIL while the group is destroyed: a future's Python callback
+# still running (it sleeps with the GIL released, then needs it back). The DDP model in a
+# reference cycle holds the group, as the Runner does.
+_WORKER_NEEDS_THE_GIL = textwrap.dedent('''
+    import sys, threading, time
+    import torch, torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+    from engine.runtime import destroy_process_group
+
+    class Owner:
+        def __init__(self):
+            self.model = DistributedDataParallel(torch.nn.Linear(2, 2))
+            self.me = self
+
+    dist.init_process_group('gloo', init_method='file://' + sys.argv[1], rank=0, world_size=1)
+    Owner()
+    running = threading.Event()
+
+    def slow_callback(future):
+        running.set()
+        time.sleep(1.0)
+        return future.value()
+
+    future = dist.all_reduce(torch.ones(3), async_op=True).get_future().then(slow_callback)
+    running.wait()
+    del future
+    destroy_process_group()
+    print('left the group')
+''')
+
+
+def test_destroy_process_group_does_not_deadlock_with_a_worker_that_needs_the_gil(tmp_path):
+    script = tmp_path / 'worker_needs_the_gil.py'
+    script.write_text(_WORKER_NEEDS_THE_GIL)
+    # Destroyed by the garbage collection (the GIL held while gloo joins its workers), the
+    # group deadlocks here: the child then runs into the timeout.
+    done = subprocess.run(launcher() + [str(script), str(tmp_path / 'store')], env=script_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == 'left the group'
