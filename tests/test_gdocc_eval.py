@@ -5,14 +5,13 @@ import json
 import os
 import pickle
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
 import torch
 
 from evaluation.prediction_folder import evaluate
-from tests.subprocesses import ROOT, launcher, script_env
+from tests.subprocesses import ROOT, launcher, run, script_env
 
 pytestmark = pytest.mark.toy_world
 
@@ -20,10 +19,9 @@ METRIC_KEYS = ('RayIoU', 'RayIoU@1', 'RayIoU@2', 'RayIoU@4', 'mIoU')
 
 
 def _val(config, weights, work_dir, *extra, nproc=1, returncode=0, cwd=ROOT):
-    result = subprocess.run([*launcher(nproc), os.path.join(ROOT, 'val.py'), '--config', config,
-                             '--weights', str(weights), '--work-dir', str(work_dir),
-                             '--no-progress', *extra],
-                            cwd=cwd, env=script_env(), capture_output=True, text=True, timeout=400)
+    result = run([*launcher(nproc), os.path.join(ROOT, 'val.py'), '--config', config,
+                  '--weights', str(weights), '--work-dir', str(work_dir), '--no-progress', *extra],
+                 timeout=400, cwd=cwd, env=script_env())
     assert result.returncode == returncode, result.stderr[-4000:]
     return result
 

@@ -4,12 +4,11 @@ samples, augmentations and losses as an uninterrupted one."""
 import hashlib
 import json
 import os
-import subprocess
 
 import pytest
 import torch
 
-from tests.subprocesses import ROOT, launcher, script_env
+from tests.subprocesses import ROOT, launcher, run, script_env
 
 pytestmark = pytest.mark.toy_world
 
@@ -28,9 +27,8 @@ def _probed(config, probe_dir, signal_at_iter=None):
 
 
 def _train(config, work_dir, *extra, nproc=1):
-    return subprocess.run([*launcher(nproc), os.path.join(ROOT, 'train.py'), '--config', config,
-                           '--work-dir', str(work_dir), *extra], cwd=ROOT, env=script_env(),
-                          capture_output=True, text=True, timeout=400)
+    return run([*launcher(nproc), os.path.join(ROOT, 'train.py'), '--config', config,
+                '--work-dir', str(work_dir), *extra], timeout=400, cwd=ROOT, env=script_env())
 
 
 def _iters(probe_dir, rank=0):

@@ -18,7 +18,7 @@ from mmengine.config import Config
 
 from engine.config import (amp_fallback, apply_total_batch_size, check_checkpoint,
                            check_config_keys, configure_training)
-from tests.subprocesses import ROOT, launcher, script_env
+from tests.subprocesses import ROOT, launcher, run, script_env
 
 CONFIG = """
 custom_imports = dict(imports=['models', 'loaders', 'evaluation', 'tiny_occ', 'train_probe'],
@@ -43,8 +43,7 @@ def _command(script, *args, nproc=1):
 
 
 def _run(script, *args, nproc=1):
-    return subprocess.run(_command(script, *args, nproc=nproc), cwd=ROOT, env=script_env(),
-                          capture_output=True, text=True, timeout=300)
+    return run(_command(script, *args, nproc=nproc), timeout=300, cwd=ROOT, env=script_env())
 
 
 def _with_hooks(config, path, *hooks):

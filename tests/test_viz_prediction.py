@@ -2,14 +2,13 @@
 import os
 import pickle
 import re
-import subprocess
 
 import numpy as np
 import pytest
 
 import viz_prediction
 from core.occ3d import FREE_LABEL, GRID_SHAPE
-from tests.subprocesses import launcher, script_env
+from tests.subprocesses import launcher, run, script_env
 
 pytestmark = pytest.mark.toy_world
 
@@ -151,11 +150,11 @@ def test_ranks_split_the_model_samples(small_gdocc_config, gdocc_weights, toy_ro
 def test_torchrun_two_processes_write_the_outputs_of_one(toy_root, tmp_path, kind, extra):
     _write_preds(toy_root, tmp_path / 'preds')
     one = _run(toy_root, tmp_path / 'preds', tmp_path / 'one', num=3, extra=extra)
-    result = subprocess.run(
+    result = run(
         [*launcher(2), viz_prediction.__file__, '--data-root', toy_root,
          '--pred-dir', str(tmp_path / 'preds'), '--viz-dir', str(tmp_path / 'two'),
          '--num-samples', '3', '--width', str(WIDTH), '--no-progress', *extra],
-        env=script_env(), capture_output=True, text=True, timeout=300)
+        timeout=300, env=script_env())
     assert result.returncode == 0, result.stderr[-3000:]
     assert f'rank 0: wrote 2 {kind}' in result.stdout
     assert f'rank 1: wrote 1 {kind}' in result.stdout

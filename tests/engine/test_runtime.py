@@ -1,7 +1,6 @@
 """Entry-point plumbing: leaving the process group at exit, with gloo's threads joined."""
 import gc
 import glob
-import subprocess
 import textwrap
 
 import torch
@@ -9,7 +8,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from engine.runtime import destroy_process_group
-from tests.subprocesses import launcher, script_env
+from tests.subprocesses import launcher, run, script_env
 
 GLOO_THREADS = ('gloo_tcp_loop', 'pt_gloo_runloop')
 
@@ -92,7 +91,7 @@ def test_destroy_process_group_does_not_deadlock_with_a_worker_that_needs_the_gi
     script.write_text(_WORKER_NEEDS_THE_GIL)
     # Destroyed by the garbage collection (the GIL held while gloo joins its workers), the
     # group deadlocks here: the child then runs into the timeout.
-    done = subprocess.run(launcher() + [str(script), str(tmp_path / 'store')], env=script_env(),
-                          capture_output=True, text=True, timeout=120)
+    done = run(launcher() + [str(script), str(tmp_path / 'store')], timeout=120,
+               env=script_env())
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == 'left the group'
